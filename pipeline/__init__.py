@@ -1,0 +1,1 @@
+"""Reproducible generative data augmentation: does a class-conditional VAE help my classifier?"""

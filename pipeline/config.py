@@ -1,0 +1,150 @@
+"""`params.yaml` parsed once into typed, validated, frozen config objects.
+
+One pydantic model per section. `extra="forbid"` makes a misspelt key an error instead of a
+silently ignored setting; every failure becomes a `PipelineError` naming the param at fault.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.errors import PipelineError
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+Positive = Annotated[int, Field(ge=1)]
+
+SOURCES = ("sklearn_digits", "image_folder", "parquet", "csv", "npz", "idx")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetConfig(Strict):
+    source: Literal["sklearn_digits", "image_folder", "parquet", "csv", "npz", "idx"] = (
+        "sklearn_digits"
+    )
+    path: str | None = None
+    labels_path: str | None = None  # idx: the labels file (path holds the images file)
+    image_column: str = "image"
+    label_column: str = "label"
+    class_names: list[str] | None = None
+    image_size: Annotated[int, Field(ge=8, le=64)] | None = None
+    channels: Literal[1, 3] | None = None
+    on_error: Literal["raise", "skip"] = "raise"
+    test_fraction: Fraction = 0.2
+    val_fraction: Fraction = 0.2
+    train_per_class: Positive | None = 10
+
+    @model_validator(mode="after")
+    def _check(self) -> DatasetConfig:
+        if self.test_fraction + self.val_fraction >= 1:
+            raise ValueError("test_fraction + val_fraction must leave a training pool (< 1)")
+        if self.source != "sklearn_digits" and not self.path:
+            raise ValueError(f"source {self.source!r} needs dataset.path")
+        return self
+
+
+class TrainerConfig(Strict):
+    """Lightning Trainer settings; the same stage code runs on CPU, one GPU or DDP."""
+
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    num_workers: Annotated[int, Field(ge=0)] = 0
+    num_threads: Positive | None = 2  # torch CPU threads; pinned for reproducible CPU runs
+    progress_bar: bool = True
+
+
+class VAEConfig(Strict):
+    latent_dim: Positive = 16
+    hidden_channels: Positive = 32
+    epochs: Positive = 150
+    batch_size: Positive = 64
+    lr: Annotated[float, Field(gt=0, le=1)] = 2e-3
+    beta: Annotated[float, Field(ge=0)] = 1.0
+    kl_warmup_epochs: Annotated[int, Field(ge=0)] = 20
+    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
+    augment: bool = False
+    val_every_n_epochs: Positive = 5  # validation ELBO (early stopping, best epoch) every N epochs
+    early_stopping_patience: Annotated[int, Field(ge=0)] = 30  # epochs; 0 turns early stopping off
+    sample_every_n_epochs: Annotated[int, Field(ge=0)] = 25  # 0 turns sample grids off
+
+
+class GenerateConfig(Strict):
+    strategy: Literal["prior", "posterior", "interpolate"] = "prior"
+    temperature: Annotated[float, Field(gt=0)] = 1.0
+    per_class: Positive | None = 100
+    ratio: Annotated[float, Field(gt=0)] | None = None  # synthetic per real image; overrides per_class
+    min_confidence: Annotated[float, Field(ge=0, le=1)] = 0.0
+    min_nn_distance: Annotated[float, Field(ge=0)] = 0.0
+    batch_size: Positive = 1024
+
+    @model_validator(mode="after")
+    def _check(self) -> GenerateConfig:
+        if self.per_class is None and self.ratio is None:
+            raise ValueError("set generate.per_class or generate.ratio")
+        return self
+
+
+class EvaluateConfig(Strict):
+    seeds: Annotated[list[int], Field(min_length=1)] = [0, 1, 2, 3, 4]
+    train_sizes: Annotated[list[Positive], Field(min_length=1)] = [5, 10, 20]
+    classifier: Literal["cnn", "logreg"] = "cnn"
+    steps: Positive = 300  # optimizer steps per classifier, the same for every arm
+    batch_size: Positive = 64
+    lr: Annotated[float, Field(gt=0, le=1)] = 3e-3
+    classic_copies: Positive = 10  # albumentations draws per real image in the classic arms
+    synthetic_weight: Annotated[float, Field(gt=0, le=1)] = 1.0
+
+
+class Params(Strict):
+    seed: Annotated[int, Field(ge=0)] = 0
+    dataset: DatasetConfig = DatasetConfig()
+    trainer: TrainerConfig = TrainerConfig()
+    vae: VAEConfig = VAEConfig()
+    generate: GenerateConfig = GenerateConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
+    """Read and validate params; any problem becomes one line naming the param."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: params file not found") from None
+    except yaml.YAMLError as err:
+        raise PipelineError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
+    if not isinstance(raw, dict):
+        raise PipelineError(f"{path}: expected a mapping of param sections")
+    return parse_params(raw, source=str(path))
+
+
+def parse_params(raw: dict, source: str = "params") -> Params:
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise PipelineError(f"{source}: {describe_validation_error(err)}") from None
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """The first problem as `param.name: message (got value)`; pydantic's own text is multi-line."""
+    first = err.errors()[0]
+    loc = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-"))
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown param (misspelt?)"
+    shown = f" (got {first['input']!r})" if "input" in first and first["type"] != "extra_forbidden" else ""
+    if isinstance(first.get("input"), dict):
+        shown = ""
+    more = len(err.errors()) - 1
+    tail = f"; and {more} more problem(s)" if more else ""
+    return f"{loc or 'params'}: {msg}{shown}{tail}"

@@ -1,0 +1,87 @@
+"""Stage 3: sample synthetic labeled images from the trained VAE into Parquet.
+
+Batches stream into the file through pyarrow's writer, so memory stays bounded however many
+samples are asked for; the file appears under its final name only when complete. Acceptance
+rates of the filters go to a small metrics file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+
+import torch
+from rich.progress import Progress
+
+from pipeline.atomic import write_json
+from pipeline.classify import TrainingRows, fit_classifier
+from pipeline.config import Params, load_params
+from pipeline.errors import PipelineError, cli_guard
+from pipeline.models.lit_cvae import LitCVAE
+from pipeline.parquet import ImageParquetWriter, read_imageset
+from pipeline.sampling import Tally, generate, targets_per_class
+from pipeline.training import quiet_lightning
+
+
+def load_cvae(path: Path) -> LitCVAE:
+    if not path.exists():
+        raise PipelineError(f"{path}: checkpoint not found (run the train_vae stage first)")
+    quiet_lightning()
+    return LitCVAE.load_from_checkpoint(path, map_location="cpu", weights_only=True).eval()
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def run(params: Params, model_path: Path, train_path: Path, out_path: Path, metrics_path: Path | None, show_progress: bool = True) -> dict:
+    cfg = params.generate
+    module = load_cvae(model_path)
+    train = read_imageset(train_path)
+    if tuple(module.hparams.class_names) != train.class_names:
+        raise PipelineError(f"{model_path}: trained on other classes than {train_path}; rerun train_vae")
+    scorer = None
+    if cfg.min_confidence > 0:  # the filter's judge sees the same real images as the VAE, no more
+        judge = fit_classifier(TrainingRows.of(train), params.evaluate, params.trainer, params.seed, kind="cnn")
+        scorer = lambda images: torch.from_numpy(judge.predict_proba(images.numpy()))  # noqa: E731
+    tally = Tally()
+    provenance = {"checkpoint": file_digest(model_path), "strategy": cfg.strategy, "temperature": cfg.temperature, "seed": params.seed}
+    total = int(targets_per_class(cfg, train).sum())
+    torch.manual_seed(params.seed)
+    with Progress(disable=not show_progress, transient=True) as progress, ImageParquetWriter(
+        out_path, train.class_names, train.image_shape, synthetic=True
+    ) as writer:
+        task = progress.add_task("generate", total=total)
+        for batch in generate(module.model, train, cfg, params.seed, scorer, tally, lambda n: progress.advance(task, n)):
+            writer.write(batch.images, batch.labels, {**provenance, "confidence": batch.confidence, "nn_distance": batch.nn_distance})
+    drawn = sum(tally.drawn.values())
+    metrics = {
+        "rows": writer.rows,
+        "requested": total,
+        "drawn": drawn,
+        "acceptance_rate": writer.rows / drawn if drawn else 0.0,
+        "rejected_confidence": tally.rejected_confidence,
+        "rejected_near_copy": tally.rejected_copy,
+    }
+    if metrics_path is not None:
+        write_json(metrics_path, metrics)
+    return metrics
+
+
+@cli_guard
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--model", type=Path, default=Path("models/cvae.ckpt"))
+    parser.add_argument("--train", type=Path, default=Path("data/processed/train.parquet"))
+    parser.add_argument("--out", type=Path, default=Path("data/synthetic/train.parquet"))
+    parser.add_argument("--metrics", type=Path, default=Path("reports/generate.json"))
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    metrics = run(params, args.model, args.train, args.out, args.metrics, params.trainer.progress_bar)
+    print(f"generate: wrote {metrics['rows']} synthetic rows to {args.out} (acceptance {metrics['acceptance_rate']:.0%})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Plain torch networks (`cvae`, `classifier`) and their Lightning wrappers (`lit_*`)."""

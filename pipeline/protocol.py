@@ -1,0 +1,110 @@
+"""One cell of the learning curve: a real subset of `size` images per class and one seed.
+
+Inside a cell every model sees the same real images: the VAE is trained on them (val only for
+early stopping), the synthetic samples and classic copies are made from them, and each arm's
+classifier adds its extra rows to them. `test` is only ever scored. Quality metrics compare the
+synthetic images with the rest of the training pool, real images no model in the cell has seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline import stats
+from pipeline.classify import Classifier, TrainingRows, classic_copies, fit_classifier
+from pipeline.config import Params
+from pipeline.imageset import ImageSet
+from pipeline.sampling import generate
+from pipeline.splits import per_class_subset
+from pipeline.train_vae import fit_cvae
+
+ARMS = ("real", "real_classic", "real_vae", "real_classic_vae", "synthetic_only")
+HOLDOUT_CAP = 1000  # real comparison images for the quality metrics; bounded for speed
+
+
+@dataclass(frozen=True)
+class Splits:
+    pool: ImageSet
+    val: ImageSet
+    test: ImageSet
+
+
+def score(model: Classifier, test: ImageSet) -> dict:
+    predicted = model.predict(test.as_float())
+    return {
+        "acc": stats.accuracy(test.labels, predicted),
+        "f1": stats.macro_f1(test.labels, predicted, test.num_classes),
+        "per_class": stats.per_class_accuracy(test.labels, predicted, test.num_classes),
+    }
+
+
+def real_subset(splits: Splits, size: int, seed: int) -> tuple[ImageSet, ImageSet]:
+    """(the cell's real training images, pool images outside them for quality metrics)."""
+    chosen = per_class_subset(splits.pool.labels, size, seed, splits.pool.class_names, "evaluate.train_sizes")
+    rest = np.setdiff1d(np.arange(len(splits.pool)), chosen)
+    rest = np.random.default_rng(seed).permutation(rest)[:HOLDOUT_CAP]
+    return splits.pool.subset(chosen), splits.pool.subset(np.sort(rest))
+
+
+def synthesize(real: ImageSet, splits: Splits, params: Params, seed: int, judge: Classifier) -> tuple[ImageSet, float]:
+    """Train this cell's VAE and draw its samples; returns (samples, best validation ELBO)."""
+    module, best = fit_cvae(real, splits.val, params.vae, params.trainer, seed, progress_bar=False)
+    scorer = None
+    if params.generate.min_confidence > 0:
+        import torch
+
+        scorer = lambda images: torch.from_numpy(judge.predict_proba(images.numpy()))  # noqa: E731
+    batches = list(generate(module.model, real, params.generate, seed, scorer))
+    images = np.concatenate([b.images for b in batches])
+    labels = np.concatenate([b.labels for b in batches])
+    return ImageSet(images, labels, real.class_names), best.best_score
+
+
+def quality(synthetic: ImageSet, real: ImageSet, holdout: ImageSet, judge: Classifier) -> dict:
+    """Fidelity, diversity and memorisation of the samples, in the real-data CNN's features."""
+    syn_x, hold_x = synthetic.as_float(), holdout.as_float()
+    syn_f, hold_f = judge.features(syn_x), judge.features(hold_x)
+    pr = stats.prdc(hold_f, syn_f, k=5)
+    memo = stats.memorisation(
+        syn_x.reshape(len(syn_x), -1), real.as_float().reshape(len(real), -1), hold_x.reshape(len(hold_x), -1)
+    )
+    return {
+        "label_fidelity": stats.accuracy(synthetic.labels, judge.predict(syn_x)),
+        "fd": stats.frechet_distance(hold_f, syn_f),
+        **pr,
+        "memorisation_ratio": memo["ratio"],
+        "near_copy_rate": memo["near_copy_rate"],
+    }
+
+
+def run_cell(splits: Splits, size: int, seed: int, params: Params) -> dict:
+    cfg = params.evaluate
+    real, holdout = real_subset(splits, size, seed)
+    real_rows = TrainingRows.of(real)
+    # A CNN on the real images alone: the filter's judge and the quality metrics' feature space.
+    judge = fit_classifier(real_rows, cfg, params.trainer, seed, kind="cnn")
+    synthetic, val_elbo = synthesize(real, splits, params, seed, judge)
+    classic = TrainingRows.of(classic_copies(real, cfg.classic_copies, seed))
+    vae_rows = TrainingRows.of(synthetic, cfg.synthetic_weight)
+    arms = {
+        "real": real_rows,
+        "real_classic": real_rows + classic,
+        "real_vae": real_rows + vae_rows,
+        "real_classic_vae": real_rows + classic + vae_rows,
+        "synthetic_only": TrainingRows.of(synthetic),
+    }
+    scores = {}
+    for arm, rows in arms.items():
+        reuse = arm == "real" and cfg.classifier == "cnn"  # same data, seed and steps as the judge
+        model = judge if reuse else fit_classifier(rows, cfg, params.trainer, seed)
+        scores[arm] = score(model, splits.test)
+    return {"size": size, "seed": seed, "scores": scores, "quality": quality(synthetic, real, holdout, judge), "vae_val_elbo": val_elbo}
+
+
+def run_full(splits: Splits, seed: int, params: Params) -> dict:
+    """The practical upper bound: the whole pool with classic augmentation."""
+    cfg = params.evaluate
+    rows = TrainingRows.of(splits.pool) + TrainingRows.of(classic_copies(splits.pool, cfg.classic_copies, seed))
+    return score(fit_classifier(rows, cfg, params.trainer, seed), splits.test)

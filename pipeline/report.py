@@ -1,0 +1,242 @@
+"""Stage 5: a Markdown and a self-contained HTML report, regenerated from the metrics files.
+
+Nothing here is hand-written: the verdict, tables and figures are all computed from what the
+earlier stages wrote, so the report always matches `reports/metrics.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import json
+import re
+from pathlib import Path
+
+import markdown
+import numpy as np
+import yaml
+
+from pipeline import figures
+from pipeline.atomic import write_text
+from pipeline.config import Params, load_params
+from pipeline.errors import PipelineError, cli_guard
+from pipeline.generate import load_cvae
+from pipeline.parquet import read_imageset
+from pipeline.protocol import ARMS
+from pipeline.verdict import answer, headline
+
+QUALITY_COLUMNS = {
+    "label_fidelity": "label fidelity",
+    "fd": "Fréchet dist.",
+    "precision": "precision",
+    "recall": "recall",
+    "density": "density",
+    "coverage": "coverage",
+    "memorisation_ratio": "memorisation ratio",
+    "near_copy_rate": "near-copy rate",
+}
+
+
+def read_json(path: Path) -> dict:
+    if not path.exists():
+        raise PipelineError(f"{path}: not found (run the stage that writes it first)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def headline_size(params: Params) -> int:
+    """The size the verdict talks about: the default training size if the curve has it."""
+    sizes = params.evaluate.train_sizes
+    return params.dataset.train_per_class if params.dataset.train_per_class in sizes else min(sizes)
+
+
+def fmt(value: float | None, pct: bool = False, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "n/a"
+    return f"{value * 100:.1f}" if pct else f"{value:.{digits}f}"
+
+
+def fmt_ci(entry: dict, prefix: str, signed: bool = False) -> str:
+    mean, lo, hi = entry[f"{prefix}_mean"], entry[f"{prefix}_lo"], entry[f"{prefix}_hi"]
+    sign = "+" if signed else ""
+    if lo is None:
+        return f"{mean * 100:{sign}.1f}"
+    return f"{mean * 100:{sign}.1f} [{lo * 100:{sign}.1f}, {hi * 100:{sign}.1f}]"
+
+
+def results_table(metrics: dict, size: int) -> str:
+    block = metrics[f"n{size}"]
+    lines = [
+        "| arm | accuracy % [95% CI] | macro-F1 % | gain over real (points) | gain over classic (points) | gap to full closed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for arm in ARMS:
+        e = block[arm]
+        gain = fmt_ci(e, "gain", signed=True) if "gain_mean" in e else "—"
+        vs_classic = fmt_ci(e, "gain_vs_classic", signed=True) if "gain_vs_classic_mean" in e else "—"
+        closed = f"{e['gap_closed'] * 100:.0f}%" if e.get("gap_closed") is not None else "—"
+        lines.append(f"| {figures.ARM_LABELS[arm]} | {fmt_ci(e, 'acc')} | {fmt(e['f1_mean'], pct=True)} | {gain} | {vs_classic} | {closed} |")
+    lines.append(f"| {figures.ARM_LABELS['full']} | {fmt_ci(metrics['full'], 'acc')} | {fmt(metrics['full']['f1_mean'], pct=True)} | — | — | 100% |")
+    return "\n".join(lines)
+
+
+def quality_table(metrics: dict, sizes: list[int]) -> str:
+    lines = ["| images per class | " + " | ".join(QUALITY_COLUMNS.values()) + " |", "|---" * (len(QUALITY_COLUMNS) + 1) + "|"]
+    for size in sizes:
+        q = metrics[f"n{size}"]["quality"]
+        lines.append(f"| {size} | " + " | ".join(fmt(q[k], digits=2 if k == "fd" else 3) for k in QUALITY_COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def read_live_series(plots_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """dvclive's per-epoch TSVs (step, value) mapped to epochs via its epoch.tsv."""
+    series = {}
+    epoch_of_step = {}
+    epoch_file = plots_dir / "epoch.tsv"
+    if epoch_file.exists():
+        for row in csv.DictReader(epoch_file.open(), delimiter="\t"):
+            epoch_of_step[row["step"]] = int(float(row["epoch"])) + 1
+    for split in ("train", "val"):
+        for tsv in sorted((plots_dir / split).glob("*.tsv")):
+            rows = list(csv.DictReader(tsv.open(), delimiter="\t"))
+            epochs = np.array([epoch_of_step.get(r["step"], int(r["step"])) for r in rows])
+            values = np.array([float(r[next(k for k in r if k not in ("step", "timestamp"))]) for r in rows])
+            series[f"{split}/{tsv.stem}"] = (epochs, values)
+    return series
+
+
+def make_figures(params: Params, metrics: dict, paths: argparse.Namespace) -> None:
+    fig_dir = paths.reports_dir / "figures"
+    sizes = params.evaluate.train_sizes
+    figures.learning_curve(metrics, sizes, list(ARMS), fig_dir / "learning_curve.png")
+    figures.gains(metrics, sizes, ["real_classic", "real_vae", "real_classic_vae"], fig_dir / "gains.png")
+    figures.training_curves(read_live_series(paths.reports_dir / "vae" / "plots" / "metrics"), fig_dir / "vae_training.png")
+    train, val = read_imageset(paths.data_dir / "train.parquet"), read_imageset(paths.data_dir / "val.parquet")
+    synthetic = read_imageset(paths.synthetic)
+    figures.real_vs_synthetic(train, synthetic, fig_dir / "real_vs_synthetic.png")
+    model = load_cvae(paths.model).model
+    figures.reconstructions(model, val, fig_dir / "reconstructions.png")
+    figures.latent_map(model, val, fig_dir / "latent_map.png")
+    figures.interpolations(model, train, fig_dir / "interpolations.png")
+
+
+def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: dict) -> str:
+    size = headline_size(params)
+    sizes = params.evaluate.train_sizes
+    seeds = params.evaluate.seeds
+    tables = "\n\n".join(f"### {s} real images per class\n\n{results_table(metrics, s)}" for s in sizes)
+    balance = ", ".join(f"{name}: {count}" for name, count in zip(data["class_names"], data["class_counts"]["train"]))
+    c, h, w = data["image_shape"]
+    return f"""# Does generative augmentation help this classifier?
+
+**{answer(metrics, size)}**
+
+{headline(metrics, size)}
+
+Measured on the held-out `test` split ({data['rows']['test']} images, never seen by any model nor
+used to choose anything), {params.evaluate.classifier.upper()} classifier, {len(seeds)} seeds per
+cell; intervals are 95% Student-t intervals over seeds, gains are paired by seed.
+
+## Learning curve
+
+![Learning curve](figures/learning_curve.png)
+
+![Gains](figures/gains.png)
+
+{tables}
+
+Gap closed: the share of the distance from *real only* to the *whole pool* upper bound that an arm
+covers. Every arm trains for the same {params.evaluate.steps} optimizer steps, so differences come
+from the data, not from longer training.
+
+## Quality of the synthetic images
+
+Measured in the feature space of a CNN trained on the cell's real images only, against real pool
+images no model in the cell saw. Label fidelity: share of samples that CNN assigns to their
+conditioned class. Precision/density: are samples realistic; recall/coverage: do they cover the
+real variety. Memorisation ratio: median pixel distance of a sample to its nearest training image
+over that of a new real image (below 1: closer to the training images than new data is).
+
+{quality_table(metrics, sizes)}
+
+## What the VAE learned (default run: {params.dataset.train_per_class} images per class, seed {params.seed})
+
+Best validation ELBO {fmt(vae.get('best_val_elbo'), digits=2)} nats per image at epoch
+{vae.get('best_epoch')}. Generation kept {gen['rows']} of {gen['drawn']} drawn samples
+({gen['acceptance_rate'] * 100:.0f}%; {gen['rejected_confidence']} rejected by the confidence filter,
+{gen['rejected_near_copy']} as near-copies).
+
+![VAE training curves](figures/vae_training.png)
+
+Real training images (left) and synthetic samples (right), one row per class:
+
+![Real vs synthetic](figures/real_vs_synthetic.png)
+
+Validation images (top) and their reconstructions (bottom):
+
+![Reconstructions](figures/reconstructions.png)
+
+![Latent map](figures/latent_map.png)
+
+Interpolation between two training images of each class:
+
+![Interpolations](figures/interpolations.png)
+
+## Data
+
+Source `{params.dataset.source}`, images {h}x{w} with {c} channel(s), {len(data['class_names'])} classes.
+Rows per split: {', '.join(f"{k} {v}" for k, v in data['rows'].items())}.
+Default training set per class: {balance}.
+
+## Params of this run
+
+```yaml
+{yaml.safe_dump(params.model_dump(mode='json'), sort_keys=False).rstrip()}
+```
+"""
+
+
+def to_html(md_text: str, base: Path) -> str:
+    """Self-contained HTML: every figure inlined as a data URI."""
+    body = markdown.markdown(md_text, extensions=["tables", "fenced_code"])
+
+    def inline(match: re.Match) -> str:
+        data = base64.b64encode((base / match.group(1)).read_bytes()).decode()
+        return f'src="data:image/png;base64,{data}"'
+
+    body = re.sub(r'src="([^"]+\.png)"', inline, body)
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;line-height:1.5}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}img{max-width:100%}pre{background:#f6f6f6;padding:1em}"
+    )
+    return f"<!doctype html>\n<html><head><meta charset='utf-8'><title>Augmentation report</title><style>{style}</style></head>\n<body>\n{body}\n</body></html>\n"
+
+
+def run(params: Params, paths: argparse.Namespace) -> str:
+    reports = paths.reports_dir
+    metrics = read_json(reports / "metrics.json")
+    data, gen, vae = read_json(reports / "data.json"), read_json(reports / "generate.json"), read_json(reports / "vae" / "metrics.json")
+    make_figures(params, metrics, paths)
+    text = render_markdown(params, metrics, data, vae, gen)
+    write_text(reports / "report.md", text)
+    write_text(reports / "report.html", to_html(text, reports))
+    return text
+
+
+@cli_guard
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    parser.add_argument("--data-dir", type=Path, default=Path("data/processed"))
+    parser.add_argument("--synthetic", type=Path, default=Path("data/synthetic/train.parquet"))
+    parser.add_argument("--model", type=Path, default=Path("models/cvae.ckpt"))
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    text = run(params, args)
+    print(text.split("\n\n")[1].strip("*"))
+
+
+if __name__ == "__main__":
+    main()

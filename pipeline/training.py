@@ -1,0 +1,102 @@
+"""Shared Lightning plumbing: seeding, a Trainer built from `trainer.*` params, best weights.
+
+Everything that varies between a laptop and a GPU node (accelerator, devices, strategy,
+precision) comes from params, so stage code never changes to scale out.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import warnings
+
+import pytorch_lightning as pl
+import torch
+
+from pipeline.config import TrainerConfig
+
+
+def quiet_lightning() -> None:
+    """Lightning's banners (GPU available, tips about workers) drown the stage's own output."""
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*")
+    warnings.filterwarnings("ignore", ".*is smaller than the logging interval.*")
+    warnings.filterwarnings("ignore", ".*treespec.*")
+    warnings.filterwarnings("ignore", ".*val_dataloader.*validation_step.*")
+
+
+def seed_all(seed: int, cfg: TrainerConfig) -> None:
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    if cfg.num_threads is not None:
+        torch.set_num_threads(cfg.num_threads)
+    pl.seed_everything(seed, workers=True, verbose=False)
+
+
+def make_trainer(
+    cfg: TrainerConfig,
+    max_epochs: int,
+    callbacks: list[pl.Callback] | None = None,
+    logger=False,
+    progress_bar: bool | None = None,
+    validate: bool = True,
+    max_steps: int = -1,
+    val_every_n_epochs: int = 1,
+) -> pl.Trainer:
+    quiet_lightning()
+    show_bar = cfg.progress_bar if progress_bar is None else progress_bar
+    return pl.Trainer(
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        strategy=cfg.strategy,
+        precision=cfg.precision,
+        max_epochs=max_epochs,
+        max_steps=max_steps,
+        callbacks=callbacks or [],
+        logger=logger,
+        deterministic=True,
+        enable_checkpointing=any(isinstance(c, pl.callbacks.ModelCheckpoint) for c in callbacks or []),
+        enable_progress_bar=show_bar,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        num_sanity_val_steps=0,
+        limit_val_batches=1.0 if validate else 0,
+        check_val_every_n_epoch=val_every_n_epochs,
+    )
+
+
+class BestWeights(pl.Callback):
+    """Keep the weights of the best validation epoch in memory, and restore them at the end.
+
+    Cheaper than a checkpoint file per improvement; its state travels inside Lightning's
+    checkpoints, so a resumed run still knows its best epoch.
+    """
+
+    def __init__(self, monitor: str, mode: str = "max") -> None:
+        self.monitor, self.mode = monitor, mode
+        self.best_score: float | None = None
+        self.best_epoch: int = -1
+        self.best_state: dict | None = None
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        score = trainer.callback_metrics.get(self.monitor)
+        if score is None or trainer.sanity_checking:
+            return
+        score = float(score)
+        better = self.best_score is None or (score > self.best_score if self.mode == "max" else score < self.best_score)
+        if better:
+            self.best_score, self.best_epoch = score, trainer.current_epoch
+            self.best_state = copy.deepcopy(module.state_dict())
+
+    def on_fit_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if self.best_state is not None:
+            module.load_state_dict(self.best_state)
+
+    def state_dict(self) -> dict:
+        return {"best_score": self.best_score, "best_epoch": self.best_epoch, "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best_score, self.best_epoch = state["best_score"], state["best_epoch"]
+        self.best_state = state["best_state"]
