@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -54,6 +55,7 @@ def learning_curve(metrics: dict, sizes: list[int], arms: list[str], path: Path)
     ax.axhline(full, color=ARM_COLORS["full"], linestyle="--", label=ARM_LABELS["full"])
     ax.set_xscale("log")
     ax.set_xticks(sizes, [str(s) for s in sizes])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel("real training images per class")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Learning curve (mean over seeds, band = 95% CI)")

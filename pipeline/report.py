@@ -219,6 +219,8 @@ def run(params: Params, paths: argparse.Namespace) -> str:
     data, gen, vae = read_json(reports / "data.json"), read_json(reports / "generate.json"), read_json(reports / "vae" / "metrics.json")
     make_figures(params, metrics, paths)
     text = render_markdown(params, metrics, data, vae, gen)
+    # The params next to the numbers, so a copied report folder still says what produced it.
+    write_text(reports / "run_params.yaml", yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
     write_text(reports / "report.md", text)
     write_text(reports / "report.html", to_html(text, reports))
     return text

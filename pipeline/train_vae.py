@@ -113,7 +113,8 @@ def run(params: Params, train_path: Path, val_path: Path, model_path: Path, live
     train, val = read_imageset(train_path), read_imageset(val_path)
     resume_dir = model_path.parent / ".resume" / resume_key(params, train_path)
     last = resume_dir / "last.ckpt"
-    checkpoints = ModelCheckpoint(dirpath=resume_dir, save_last=True, save_top_k=0)
+    # One rolling checkpoint of the latest epoch, overwritten in place: all that resuming needs.
+    checkpoints = ModelCheckpoint(dirpath=resume_dir, filename="last", save_top_k=1, enable_version_counter=False)
     logger = DVCLiveLogger(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, resume=last.exists())
     module, best = fit_cvae(
         train, val, params.vae, params.trainer, params.seed, logger,

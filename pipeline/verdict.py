@@ -35,7 +35,7 @@ def headline(metrics: dict, size: int) -> str:
              f"{describe_gain(vae['gain_mean'], vae['gain_lo'], vae['gain_hi'])}"]
     for arm in ("real_classic", "real_classic_vae"):
         entry = block[arm]
-        parts.append(f"{ARM_PHRASES[arm]} {describe_gain(entry['gain_mean'], entry['gain_lo'], entry['gain_hi'])}")
+        parts.append(f"{ARM_PHRASES[arm]} by {describe_gain(entry['gain_mean'], entry['gain_lo'], entry['gain_hi'])}")
     return "; ".join(parts) + "."
 
 

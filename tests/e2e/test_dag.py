@@ -1,0 +1,97 @@
+"""The real DAG, end to end, through `dvc repro` in a temporary copy of the project."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.datagen import make_image_folder
+from tests.e2e.conftest import TINY, deep_update, make_project, run
+
+pytestmark = pytest.mark.slow
+
+OUTPUTS = [
+    "data/processed/train.parquet",
+    "data/processed/val.parquet",
+    "data/processed/test.parquet",
+    "data/processed/pool.parquet",
+    "data/synthetic/train.parquet",
+    "models/cvae.ckpt",
+    "reports/metrics.json",
+    "reports/evaluation.json",
+    "reports/plots/learning_curve.csv",
+    "reports/report.md",
+    "reports/report.html",
+    "reports/run_params.yaml",
+    "reports/figures/learning_curve.png",
+    "reports/figures/real_vs_synthetic.png",
+]
+
+
+def digests(root: Path) -> dict[str, str]:
+    return {name: hashlib.sha256((root / name).read_bytes()).hexdigest() for name in OUTPUTS}
+
+
+def test_dag_runs_end_to_end_and_is_reproducible(tiny_project: Path) -> None:
+    run(["dvc", "repro"], tiny_project)
+    for name in OUTPUTS:
+        assert (tiny_project / name).is_file(), name
+
+    # the Parquet contract
+    real = pq.read_schema(tiny_project / "data/processed/train.parquet")
+    synthetic = pq.read_schema(tiny_project / "data/synthetic/train.parquet")
+    assert str(real.field("image").type) == "struct<bytes: binary, path: string>"
+    assert {"label", "label_name", "source"} <= set(real.names)
+    assert {"checkpoint", "strategy", "temperature", "seed", "confidence", "nn_distance"} <= set(synthetic.names)
+    assert b"huggingface" in real.metadata
+    assert pq.read_table(tiny_project / "data/processed/train.parquet").num_rows == 3 * 10
+
+    metrics = json.loads((tiny_project / "reports/metrics.json").read_text())
+    assert set(metrics["n3"]) >= {"real", "real_classic", "real_vae", "real_classic_vae", "synthetic_only", "quality"}
+    report = (tiny_project / "reports/report.md").read_text()
+    assert "At 3 images per class" in report
+    assert str(tiny_project) not in report  # no absolute paths in outputs
+
+    # nothing left undeclared: a second repro has nothing to do, and dvc status is clean
+    again = run(["dvc", "repro"], tiny_project)
+    assert "didn't change" in again.stdout or "is cached" in again.stdout or "Data and pipelines are up to date" in again.stdout
+    assert "up to date" in run(["dvc", "status"], tiny_project).stdout
+
+    # the same params give byte-identical outputs
+    first = digests(tiny_project)
+    run(["dvc", "repro", "--force"], tiny_project)
+    assert digests(tiny_project) == first
+
+
+def test_changing_a_vae_param_reruns_only_its_dependents(tiny_project: Path) -> None:
+    run(["dvc", "repro"], tiny_project)
+    params = tiny_project / "params.yaml"
+    params.write_text(params.read_text().replace("latent_dim: 16", "latent_dim: 4"))
+    status = run(["dvc", "status"], tiny_project).stdout
+    assert "train_vae" in status and "evaluate" in status
+    assert "preprocess:" not in status
+
+
+def test_dag_on_a_28x28_image_folder(tmp_path: Path) -> None:
+    params = deep_update(
+        json.loads(json.dumps(TINY)),
+        {"dataset": {"source": "image_folder", "path": "data/raw/shapes", "train_per_class": 3}},
+    )
+    project = make_project(tmp_path / "project", params)
+    make_image_folder(project / "data/raw/shapes", num_classes=3, per_class=15, size=28, channels=1, seed=0)
+    run(["dvc", "repro"], project)
+    meta = json.loads(pq.read_schema(project / "data/synthetic/train.parquet").metadata[b"pipeline"])
+    assert meta["image_shape"] == [1, 28, 28]
+    assert (project / "reports/report.html").stat().st_size > 0
+
+
+def test_bad_param_stops_with_one_line(tiny_project: Path) -> None:
+    params = tiny_project / "params.yaml"
+    params.write_text(params.read_text().replace("epochs: 3", "epochs: -3"))
+    result = run(["python", "-m", "pipeline.train_vae"], tiny_project, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["error: params.yaml: vae.epochs: Input should be greater than or equal to 1 (got -3)"]

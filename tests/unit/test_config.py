@@ -1,0 +1,49 @@
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import Params, load_params, parse_params
+from pipeline.errors import PipelineError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_params_are_valid_and_match_the_defaults() -> None:
+    assert load_params(ROOT / "params.yaml") == Params()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"vae": {"epochs": -1}}, "vae.epochs"),
+        ({"dataset": {"test_fraction": 1.5}}, "dataset.test_fraction"),
+        ({"dataset": {"val_fraction": 0}}, "dataset.val_fraction"),
+        ({"dataset": {"source": "imagenet"}}, "dataset.source"),
+        ({"vae": {"epochz": 3}}, "vae.epochz: unknown param"),
+        ({"dataset": {"test_fraction": 0.5, "val_fraction": 0.5}}, "must leave a training pool"),
+        ({"dataset": {"source": "csv"}}, "needs dataset.path"),
+        ({"evaluate": {"seeds": []}}, "evaluate.seeds"),
+        ({"vae": {"lr": "fast"}}, "vae.lr"),
+        ({"generate": {"per_class": None, "ratio": None}}, "generate.per_class or generate.ratio"),
+    ],
+)
+def test_invalid_values_name_the_param(raw: dict, expected: str) -> None:
+    with pytest.raises(PipelineError) as err:
+        parse_params(raw)
+    message = str(err.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_params_file_problems_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match="not found"):
+        load_params(tmp_path / "missing.yaml")
+    bad = tmp_path / "params.yaml"
+    bad.write_text("vae: [unclosed")
+    with pytest.raises(PipelineError, match="not valid YAML"):
+        load_params(bad)
+
+
+def test_config_is_frozen() -> None:
+    with pytest.raises(Exception):
+        Params().vae.epochs = 3  # type: ignore[misc]

@@ -1,0 +1,95 @@
+"""The evaluation protocol: what each model may see, and the shape of the metrics it reports."""
+
+import numpy as np
+import pytest
+
+from pipeline import protocol
+from pipeline.config import Params
+from pipeline.evaluate import summarize
+from pipeline.imageset import ImageSet
+from pipeline.protocol import ARMS, Splits
+
+
+def noise_set(n_per_class: int, seed: int) -> ImageSet:
+    """Random images: every row is unique, so a leaked test image is recognisable anywhere."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (3 * n_per_class, 8, 8, 1), dtype=np.uint8)
+    return ImageSet(images, np.repeat(np.arange(3), n_per_class), ("a", "b", "c"))
+
+
+def rows(data: ImageSet) -> set[bytes]:
+    return {image.tobytes() for image in data.images}
+
+
+def test_no_test_image_reaches_training_or_selection(tiny_params: Params, monkeypatch: pytest.MonkeyPatch) -> None:
+    splits = Splits(pool=noise_set(10, 0), val=noise_set(4, 1), test=noise_set(4, 2))
+    seen: list[tuple[str, ImageSet]] = []
+    real_fit_cvae, real_fit_classifier = protocol.fit_cvae, protocol.fit_classifier
+
+    def record_cvae(train, val, *args, **kwargs):
+        seen.extend([("vae-train", train), ("vae-val", val)])
+        return real_fit_cvae(train, val, *args, **kwargs)
+
+    def record_classifier(training_rows, *args, **kwargs):
+        seen.append(("classifier", training_rows.data))
+        return real_fit_classifier(training_rows, *args, **kwargs)
+
+    monkeypatch.setattr(protocol, "fit_cvae", record_cvae)
+    monkeypatch.setattr(protocol, "fit_classifier", record_classifier)
+    cell = protocol.run_cell(splits, size=3, seed=0, params=tiny_params)
+
+    test_rows = rows(splits.test)
+    assert seen, "nothing was trained"
+    for role, data in seen:
+        assert not (rows(data) & test_rows), f"a test image reached {role}"
+    vae_train = next(data for role, data in seen if role == "vae-train")
+    classifier_real = next(data for role, data in seen if role == "classifier")
+    # the VAE sees exactly the real images the classifier sees, and they come from the pool
+    assert rows(vae_train) == rows(classifier_real) <= rows(splits.pool)
+    assert len(vae_train) == 9
+    assert set(cell["scores"]) == set(ARMS)
+
+
+def fake_cells(sizes: list[int], seeds: list[int], shift: float) -> list[dict]:
+    cells = []
+    for size in sizes:
+        for seed in seeds:
+            base = 0.5 + 0.01 * seed
+            scores = {arm: {"acc": base + (shift if "vae" in arm else 0.0), "f1": base, "per_class": [base] * 3} for arm in ARMS}
+            quality = dict.fromkeys(protocol_quality_keys(), 0.5)
+            cells.append({"size": size, "seed": seed, "scores": scores, "quality": quality, "vae_val_elbo": -20.0})
+    return cells
+
+
+def protocol_quality_keys() -> tuple[str, ...]:
+    from pipeline.evaluate import QUALITY_KEYS
+
+    return QUALITY_KEYS
+
+
+def test_a_known_shift_gives_that_gain_with_a_zero_width_interval() -> None:
+    full = [{"acc": 0.9, "f1": 0.9}] * 3
+    summary = summarize(fake_cells([5], [0, 1, 2], shift=0.02), full, [5])
+    vae = summary["n5"]["real_vae"]
+    assert vae["gain_mean"] == pytest.approx(0.02)
+    assert vae["gain_lo"] == pytest.approx(0.02) and vae["gain_hi"] == pytest.approx(0.02)
+    assert vae["gap_closed"] == pytest.approx(0.02 / 0.39)
+    assert summary["n5"]["real_classic"]["gain_mean"] == pytest.approx(0.0)
+
+
+def test_metric_keys_are_stable() -> None:
+    """`dvc metrics diff` and `dvc exp show` compare these keys across experiments: renaming one
+    breaks every comparison with older runs, so changes must be deliberate."""
+    summary = summarize(fake_cells([5, 10], [0, 1], shift=0.0), [{"acc": 0.9, "f1": 0.9}] * 2, [5, 10])
+
+    def flat(tree: dict, prefix: str = "") -> set[str]:
+        keys = set()
+        for key, value in tree.items():
+            keys |= flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key}
+        return keys
+
+    keys = flat(summary)
+    assert {"n5.real.acc_mean", "n10.real_vae.acc_lo", "n10.real_vae.gain_mean", "n10.real_vae.gain_hi",
+            "n10.real_classic_vae.gain_vs_classic_mean", "n5.real_vae.gap_closed", "n5.quality.fd",
+            "n5.quality.precision", "n5.quality.near_copy_rate", "full.acc_mean", "n5.synthetic_only.f1_mean"} <= keys
+    assert len(keys) == 6 + 2 * (5 * 6 + 3 * 4 + 2 * 3 + 8)  # full; per size: arms, gains, vs classic, quality

@@ -1,0 +1,87 @@
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from pipeline import generate as generate_stage
+from pipeline.config import GenerateConfig, Params
+from pipeline.errors import PipelineError
+from pipeline.imageset import ImageSet
+from pipeline.models.cvae import CVAE
+from pipeline.sampling import Tally, generate
+
+
+@pytest.fixture(scope="module")
+def train() -> ImageSet:
+    rng = np.random.default_rng(0)
+    return ImageSet(rng.integers(0, 256, (12, 8, 8, 1), dtype=np.uint8), np.repeat(np.arange(3), 4), ("a", "b", "c"))
+
+
+@pytest.fixture(scope="module")
+def model() -> CVAE:
+    torch.manual_seed(0)
+    return CVAE(1, 8, 8, num_classes=3, latent_dim=4, hidden=8).eval()
+
+
+def collect(model: CVAE, train: ImageSet, cfg: GenerateConfig, scorer=None, tally=None) -> tuple[np.ndarray, np.ndarray]:
+    batches = list(generate(model, train, cfg, seed=0, scorer=scorer, tally=tally))
+    if not batches:
+        return np.zeros((0, 8, 8, 1), np.uint8), np.zeros(0, np.int64)
+    return np.concatenate([b.images for b in batches]), np.concatenate([b.labels for b in batches])
+
+
+@pytest.mark.parametrize("strategy", ["prior", "posterior", "interpolate"])
+def test_each_strategy_gives_the_requested_labeled_samples(model: CVAE, train: ImageSet, strategy: str) -> None:
+    images, labels = collect(model, train, GenerateConfig(strategy=strategy, per_class=5, batch_size=2, temperature=0.5))
+    assert images.shape == (15, 8, 8, 1) and images.dtype == np.uint8
+    assert np.bincount(labels).tolist() == [5, 5, 5]
+    again, _ = collect(model, train, GenerateConfig(strategy=strategy, per_class=5, batch_size=2, temperature=0.5))
+    assert np.array_equal(images, again)  # seeded
+
+
+def test_ratio_scales_with_the_real_class_counts(model: CVAE, train: ImageSet) -> None:
+    _, labels = collect(model, train, GenerateConfig(per_class=None, ratio=0.5))
+    assert np.bincount(labels).tolist() == [2, 2, 2]
+
+
+def test_confidence_filter_rejects_what_the_judge_doubts(model: CVAE, train: ImageSet) -> None:
+    def judge(images: torch.Tensor) -> torch.Tensor:
+        # believes class 0 always, the others never
+        proba = torch.zeros(len(images), 3)
+        proba[:, 0] = 1.0
+        return proba
+
+    tally = Tally()
+    _, labels = collect(model, train, GenerateConfig(per_class=3, min_confidence=0.5), scorer=judge, tally=tally)
+    assert set(labels) == {0}
+    assert tally.rejected_confidence > 0 and tally.kept == {0: 3, 1: 0, 2: 0}
+
+
+def test_near_copy_filter(model: CVAE, train: ImageSet) -> None:
+    tally = Tally()
+    _, labels = collect(model, train, GenerateConfig(per_class=2, min_nn_distance=1e6), tally=tally)
+    assert len(labels) == 0 and tally.rejected_copy == sum(tally.drawn.values())
+
+
+def test_stage_streams_into_a_contract_file(tiny_params: Params, digits_dir: Path, tmp_path: Path) -> None:
+    from pipeline import train_vae
+
+    model_path = tmp_path / "cvae.ckpt"
+    module = train_vae.build_module(generate_stage.read_imageset(digits_dir / "train.parquet"), tiny_params.vae)
+    train_vae.save_model(module, model_path)
+    params = tiny_params.model_copy(update={"generate": GenerateConfig(per_class=7, batch_size=4, min_confidence=0.01)})
+    metrics = generate_stage.run(params, model_path, digits_dir / "train.parquet", tmp_path / "syn.parquet", tmp_path / "gen.json", show_progress=False)
+    table = pq.read_table(tmp_path / "syn.parquet")
+    assert table.num_rows == metrics["rows"] <= 70
+    assert metrics["drawn"] >= metrics["rows"]
+    assert set(table.column("source").to_pylist()) == {"synthetic"}
+    assert len(set(table.column("checkpoint").to_pylist())) == 1
+    assert not np.isnan(table.column("confidence").to_numpy()).any()
+
+
+def test_missing_checkpoint_is_one_clear_line(tiny_params: Params, digits_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match="checkpoint not found"):
+        generate_stage.run(tiny_params, tmp_path / "none.ckpt", digits_dir / "train.parquet", tmp_path / "o.parquet", None, show_progress=False)
+    assert not (tmp_path / "o.parquet").exists()

@@ -1,0 +1,72 @@
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipeline import train_vae
+from pipeline.config import Params
+from pipeline.datamodule import ImageDataModule
+from pipeline.errors import PipelineError
+from pipeline.generate import load_cvae
+from pipeline.parquet import read_imageset
+from pipeline.training import make_trainer
+
+
+def stage(params: Params, digits_dir: Path, out: Path) -> dict:
+    return train_vae.run(params, digits_dir / "train.parquet", digits_dir / "val.parquet", out / "models" / "cvae.ckpt", out / "live")
+
+
+def test_stage_writes_a_loadable_lean_checkpoint_and_dvclive_logs(tiny_params: Params, digits_dir: Path, tmp_path: Path) -> None:
+    summary = stage(tiny_params, digits_dir, tmp_path)
+    assert math.isfinite(summary["best_val_elbo"]) and 1 <= summary["best_epoch"] <= 4
+    module = load_cvae(tmp_path / "models" / "cvae.ckpt")
+    assert module.hparams.class_names == [str(i) for i in range(10)]
+    raw = torch.load(tmp_path / "models" / "cvae.ckpt", weights_only=True)
+    assert set(raw) == {"state_dict", "hyper_parameters", "pytorch-lightning_version"}  # no optimizer, no paths
+    assert (tmp_path / "live" / "metrics.json").exists()
+    assert (tmp_path / "live" / "plots" / "metrics" / "val" / "elbo.tsv").exists()
+    assert list((tmp_path / "live" / "plots" / "images" / "samples").glob("*.png"))
+    assert not (tmp_path / "models" / ".resume").exists() or not any((tmp_path / "models" / ".resume").iterdir())
+
+
+def test_interrupted_training_resumes_from_its_last_checkpoint(tiny_params: Params, digits_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(self, trainer, module):
+        if trainer.current_epoch == 2:
+            raise RuntimeError("power cut")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_vae.SampleGrid, "on_train_epoch_end", crash)
+        with pytest.raises(RuntimeError, match="power cut"):
+            stage(tiny_params, digits_dir, tmp_path)
+    assert not (tmp_path / "models" / "cvae.ckpt").exists()  # nothing half-written
+    assert list((tmp_path / "models" / ".resume").glob("*/last.ckpt"))
+
+    seen = {}
+    real_fit = train_vae.fit_cvae
+
+    def spy(*args, **kwargs):
+        seen["ckpt_path"] = kwargs.get("ckpt_path")
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(train_vae, "fit_cvae", spy)
+    stage(tiny_params, digits_dir, tmp_path)
+    assert seen["ckpt_path"] and seen["ckpt_path"].endswith("last.ckpt")
+    assert (tmp_path / "models" / "cvae.ckpt").exists()
+
+
+def test_training_is_deterministic(tiny_params: Params, digits_dir: Path) -> None:
+    train, val = read_imageset(digits_dir / "train.parquet"), read_imageset(digits_dir / "val.parquet")
+    first, _ = train_vae.fit_cvae(train, val, tiny_params.vae, tiny_params.trainer, seed=1)
+    second, _ = train_vae.fit_cvae(train, val, tiny_params.vae, tiny_params.trainer, seed=1)
+    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_a_diverging_loss_stops_with_a_hint(tiny_params: Params, digits_dir: Path) -> None:
+    train, val = read_imageset(digits_dir / "train.parquet"), read_imageset(digits_dir / "val.parquet")
+    module = train_vae.build_module(train, tiny_params.vae.model_copy(update={"likelihood": "gaussian"}))
+    module.model.log_sigma.data.fill_(float("nan"))  # what a too-large learning rate ends in
+    trainer = make_trainer(tiny_params.trainer, 1, progress_bar=False)
+    with pytest.raises(PipelineError, match="lower vae.lr"):
+        trainer.fit(module, datamodule=ImageDataModule(train, val, 16))

@@ -1,0 +1,39 @@
+import pytest
+
+from pipeline.verdict import answer, describe_gain, headline
+
+
+def block(vae: tuple, classic: tuple, both: tuple, both_vs_classic: tuple = (0.0, -0.01, 0.01)) -> dict:
+    entry = lambda g: {"gain_mean": g[0], "gain_lo": g[1], "gain_hi": g[2]}  # noqa: E731
+    return {
+        "n10": {
+            "real_vae": entry(vae),
+            "real_classic": entry(classic),
+            "real_classic_vae": {**entry(both), "gain_vs_classic_mean": both_vs_classic[0], "gain_vs_classic_lo": both_vs_classic[1], "gain_vs_classic_hi": both_vs_classic[2]},
+        }
+    }
+
+
+def test_a_significant_gain_is_called_a_gain() -> None:
+    metrics = block((0.018, 0.006, 0.030), (0.024, 0.01, 0.04), (0.031, 0.02, 0.04), (0.01, 0.002, 0.02))
+    assert headline(metrics, 10).startswith("At 10 images per class, VAE samples change test accuracy by +1.8 points of accuracy (95% CI +0.6 to +3.0)")
+    assert answer(metrics, 10).startswith("Yes: VAE samples help")
+    assert "add to classic augmentation" in answer(metrics, 10)
+
+
+def test_an_interval_across_zero_is_not_significant() -> None:
+    metrics = block((0.004, -0.008, 0.016), (0.02, 0.01, 0.03), (0.02, 0.0, 0.04))
+    assert "+0.4 points, not significant (95% CI -0.8 to +1.6)" in headline(metrics, 10)
+    assert answer(metrics, 10).startswith("Not shown")
+
+
+def test_a_loss_is_reported_as_a_loss() -> None:
+    metrics = block((-0.031, -0.040, -0.021), (0.01, -0.01, 0.03), (0.0, -0.02, 0.02), (-0.02, -0.03, -0.01))
+    assert "-3.1 points, a significant loss (95% CI -4.0 to -2.1)" in headline(metrics, 10)
+    assert answer(metrics, 10).startswith("No: VAE samples hurt")
+    assert "hurt on top of classic augmentation" in answer(metrics, 10)
+
+
+@pytest.mark.parametrize("bounds", [(None, None), (float("nan"), float("nan"))])
+def test_one_seed_is_not_a_finding(bounds: tuple) -> None:
+    assert "no confidence interval" in describe_gain(0.05, *bounds)
