@@ -53,7 +53,7 @@ def parse_run(label: str, metrics_text: str, curve_text: str | None, params_text
         if not isinstance(nested, dict) or not isinstance(params, dict):
             raise ValueError("expected a mapping at the top level")
         curve = read_curve(curve_text, nested)
-    except (ValueError, yaml.YAMLError) as err:  # JSONDecodeError is a ValueError
+    except (ValueError, TypeError, yaml.YAMLError) as err:  # JSONDecodeError is a ValueError
         raise PipelineError(f"{label}: unreadable metrics, learning curve or params ({err})") from None
     return Run(label, flatten(nested), curve, flatten(params) if params_text is not None else None)
 
@@ -146,10 +146,14 @@ def metric_rows(a: Run, b: Run) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def unrecorded(a: Run, b: Run) -> str:
+    """Which runs lack params ("A", "B", "A and B" or ""): report folders made before run_params.yaml."""
+    return " and ".join(name for name, run in (("A", a), ("B", b)) if run.params is None)
+
+
 def render(a: Run, b: Run) -> str:
-    if a.params is None or b.params is None:
-        missing = " and ".join(r.label for r in (a, b) if r.params is None)
-        params = f"Params not recorded for {missing} (a report folder needs run_params.yaml)."
+    if missing := unrecorded(a, b):
+        params = f"Params not recorded for {missing}: no run_params.yaml in its report folder, or no params.yaml at its revision."
     else:
         rows = param_rows(a, b)
         params = "\n".join(["| param | A | B |", "|---|---|---|", *(f"| `{k}` | {va} | {vb} |" for k, va, vb in rows)]) if rows else "_no params differ_"
@@ -178,21 +182,22 @@ Every metric of `metrics.json`; "{MISSING}" where a run does not have it, n/a wh
 
 
 def plot_curves(a: Run, b: Run, path: Path) -> None:
-    # Imported here: figures loads torch (seconds), which --help and the error paths do not need.
+    # Imported here: matplotlib takes a second that --help and the error paths do not need.
     import matplotlib.pyplot as plt
     import matplotlib.ticker
     from matplotlib.lines import Line2D
 
-    from pipeline import figures
+    from pipeline import charts
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     arms = list(dict.fromkeys(k for row in a.curve + b.curve for k in row if k != "train_size"))
-    colours = {arm: figures.ARM_COLORS.get(arm, f"C{i}") for i, arm in enumerate(arms)}
-    for run, style in ((a, "-"), (b, "--")):
+    colours = {arm: charts.ARM_COLORS.get(arm, f"C{i}") for i, arm in enumerate(arms)}
+    styles = {"A": {"linestyle": "-", "marker": "o"}, "B": {"linestyle": "--", "marker": "s", "markerfacecolor": "none"}}
+    for run, style in ((a, styles["A"]), (b, styles["B"])):  # B's hollow squares keep A visible where they coincide
         for arm in arms:
             points = [(row["train_size"], row[arm] * 100) for row in run.curve if not math.isnan(row.get(arm, math.nan))]
             if points:
-                ax.plot(*zip(*points), linestyle=style, marker="o" if style == "-" else "s", markersize=4, color=colours[arm])
+                ax.plot(*zip(*points), markersize=5, color=colours[arm], **style)
     sizes = sorted({int(row["train_size"]) for row in a.curve + b.curve})
     ax.set_xscale("log")
     ax.set_xticks(sizes, [str(s) for s in sizes])
@@ -201,15 +206,15 @@ def plot_curves(a: Run, b: Run, path: Path) -> None:
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Learning curves: A solid, B dashed")
     ax.grid(alpha=0.3)
-    handles = [Line2D([], [], color=colours[arm], label=figures.ARM_LABELS.get(arm, arm)) for arm in arms]
-    handles += [Line2D([], [], color="black", linestyle=s, label=f"{n}: {r.label}") for n, s, r in (("A", "-", a), ("B", "--", b))]
+    handles = [Line2D([], [], color=colours[arm], label=charts.ARM_LABELS.get(arm, arm)) for arm in arms]
+    handles += [Line2D([], [], color="black", label=f"{n}: {r.label}", **styles[n]) for n, r in (("A", a), ("B", b))]
     ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
-    figures.save_figure(fig, path)
+    charts.save_figure(fig, path)
 
 
 def compare(a: Run, b: Run, out: Path) -> str:
     """Write the figure, then the Markdown and its HTML twin; returns the Markdown."""
-    from pipeline.report import to_html  # lazy for the same reason as figures
+    from pipeline.markup import to_html
 
     plot_curves(a, b, out / "learning_curves.png")
     text = render(a, b)
@@ -221,7 +226,9 @@ def compare(a: Run, b: Run, out: Path) -> str:
 def summary(a: Run, b: Run, out: Path) -> str:
     """A few lines for the terminal: what differs and the largest accuracy changes."""
     lines = [f"A = {a.label}", f"B = {b.label}"]
-    if a.params is not None and b.params is not None:
+    if missing := unrecorded(a, b):
+        lines.append(f"params: not recorded for {missing}")
+    else:
         rows = param_rows(a, b)
         lines.append("params that differ: " + (", ".join(f"{k} {va} -> {vb}" for k, va, vb in rows[:10]) if rows else "none"))
     changes = [(k, d) for k in a.metrics if k.endswith("acc_mean") and (d := delta(a.metrics[k], b.metrics.get(k)))]  # None and 0 skipped

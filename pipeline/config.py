@@ -98,9 +98,9 @@ class EvaluateConfig(Strict):
     seeds: Annotated[list[int], Field(min_length=1)] = [0, 1, 2, 3, 4]
     train_sizes: Annotated[list[Positive], Field(min_length=1)] = [5, 10, 20]
     classifier: Literal["cnn", "logreg"] = "cnn"
-    steps: Positive = 300  # optimizer steps per classifier, the same for every arm
-    batch_size: Positive = 64
-    lr: Annotated[float, Field(gt=0, le=1)] = 3e-3
+    steps: Positive = 100  # optimizer steps per classifier, the same for every arm
+    batch_size: Positive = 128
+    lr: Annotated[float, Field(gt=0, le=1)] = 5e-3
     classic_copies: Positive = 10  # albumentations draws per real image in the classic arms
     synthetic_weight: Annotated[float, Field(gt=0, le=1)] = 1.0
 

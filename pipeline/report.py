@@ -7,21 +7,19 @@ earlier stages wrote, so the report always matches `reports/metrics.json`.
 from __future__ import annotations
 
 import argparse
-import base64
 import csv
 import json
-import re
 from pathlib import Path
 
-import markdown
 import numpy as np
 import yaml
 
-from pipeline import figures
+from pipeline import charts, figures
 from pipeline.atomic import write_text
 from pipeline.config import Params, load_params
 from pipeline.errors import PipelineError, cli_guard
 from pipeline.generate import load_cvae
+from pipeline.markup import to_html
 from pipeline.parquet import read_imageset
 from pipeline.protocol import ARMS
 from pipeline.verdict import answer, headline
@@ -75,8 +73,8 @@ def results_table(metrics: dict, size: int) -> str:
         gain = fmt_ci(e, "gain", signed=True) if "gain_mean" in e else "—"
         vs_classic = fmt_ci(e, "gain_vs_classic", signed=True) if "gain_vs_classic_mean" in e else "—"
         closed = f"{e['gap_closed'] * 100:.0f}%" if e.get("gap_closed") is not None else "—"
-        lines.append(f"| {figures.ARM_LABELS[arm]} | {fmt_ci(e, 'acc')} | {fmt(e['f1_mean'], pct=True)} | {gain} | {vs_classic} | {closed} |")
-    lines.append(f"| {figures.ARM_LABELS['full']} | {fmt_ci(metrics['full'], 'acc')} | {fmt(metrics['full']['f1_mean'], pct=True)} | — | — | 100% |")
+        lines.append(f"| {charts.ARM_LABELS[arm]} | {fmt_ci(e, 'acc')} | {fmt(e['f1_mean'], pct=True)} | {gain} | {vs_classic} | {closed} |")
+    lines.append(f"| {charts.ARM_LABELS['full']} | {fmt_ci(metrics['full'], 'acc')} | {fmt(metrics['full']['f1_mean'], pct=True)} | — | — | 100% |")
     return "\n".join(lines)
 
 
@@ -108,9 +106,9 @@ def read_live_series(plots_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]
 def make_figures(params: Params, metrics: dict, paths: argparse.Namespace) -> None:
     fig_dir = paths.reports_dir / "figures"
     sizes = params.evaluate.train_sizes
-    figures.learning_curve(metrics, sizes, list(ARMS), fig_dir / "learning_curve.png")
-    figures.gains(metrics, sizes, ["real_classic", "real_vae", "real_classic_vae"], fig_dir / "gains.png")
-    figures.training_curves(read_live_series(paths.reports_dir / "vae" / "plots" / "metrics"), fig_dir / "vae_training.png")
+    charts.learning_curve(metrics, sizes, list(ARMS), fig_dir / "learning_curve.png")
+    charts.gains(metrics, sizes, ["real_classic", "real_vae", "real_classic_vae"], fig_dir / "gains.png")
+    charts.training_curves(read_live_series(paths.reports_dir / "vae" / "plots" / "metrics"), fig_dir / "vae_training.png")
     train, val = read_imageset(paths.data_dir / "train.parquet"), read_imageset(paths.data_dir / "val.parquet")
     synthetic = read_imageset(paths.synthetic)
     figures.real_vs_synthetic(train, synthetic, fig_dir / "real_vs_synthetic.png")
@@ -194,23 +192,6 @@ Default training set per class: {balance}.
 {yaml.safe_dump(params.model_dump(mode='json'), sort_keys=False).rstrip()}
 ```
 """
-
-
-def to_html(md_text: str, base: Path) -> str:
-    """Self-contained HTML: every figure inlined as a data URI."""
-    body = markdown.markdown(md_text, extensions=["tables", "fenced_code"])
-
-    def inline(match: re.Match) -> str:
-        data = base64.b64encode((base / match.group(1)).read_bytes()).decode()
-        return f'src="data:image/png;base64,{data}"'
-
-    body = re.sub(r'src="([^"]+\.png)"', inline, body)
-    style = (
-        "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;line-height:1.5}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
-        "td:first-child,th:first-child{text-align:left}img{max-width:100%}pre{background:#f6f6f6;padding:1em}"
-    )
-    return f"<!doctype html>\n<html><head><meta charset='utf-8'><title>Augmentation report</title><style>{style}</style></head>\n<body>\n{body}\n</body></html>\n"
 
 
 def run(params: Params, paths: argparse.Namespace) -> str:

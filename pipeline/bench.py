@@ -1,0 +1,548 @@
+"""Measure the pipeline's speed and memory on this machine: `python -m pipeline.bench`.
+
+Four questions, each answered by running the pipeline's own code:
+
+1. training: what does Lightning cost? LitCVAE through `make_trainer` against a plain PyTorch loop
+   over the same CVAE, DataLoader, optimizer and epochs (target: Lightning >= 0.8x plain);
+2. generation: images/s and peak memory of the generate stage (`sampling.generate` streaming into
+   `ImageParquetWriter`) for 10k and 1M samples;
+3. dag: wall time and peak memory of every `dvc.yaml` stage, run in a temporary copy of the project;
+4. mnist: the same at MNIST size (60k 28x28 images made here): preprocess, generation, and the
+   training data path (PNGs decoded once into arrays, none in the training loop).
+
+Memory is the peak RSS (high-water mark) of a fresh child process per measurement, so one
+measurement cannot inflate the next. `--quick` shrinks every size for a smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import datetime
+import json
+import os
+import platform
+import pstats
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from pipeline import generate as generate_stage
+from pipeline import parquet
+from pipeline.config import DatasetConfig, Params, TrainerConfig, load_params, parse_params
+from pipeline.datamodule import ImageDataModule
+from pipeline.errors import PipelineError, cli_guard
+from pipeline.imageset import ImageSet
+from pipeline.preprocess import run as preprocess
+from pipeline.train_vae import build_module, save_model
+from pipeline.training import make_trainer, seed_all
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_RATIO = 0.8  # Lightning should keep at least this share of a plain loop's throughput
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class Sizes:
+    train_copies: int  # the digits training pool (1,077 images) tiled this many times
+    train_epochs: int
+    repeats: int  # timed runs per variant, after one warm-up each; the median is reported
+    small_epochs: int  # epochs on the default 100-image train set (2 steps per epoch)
+    generate: tuple[int, ...]  # sample counts for the generation benchmark
+    mnist_images: int
+    mnist_train_steps: int
+
+
+FULL = Sizes(train_copies=8, train_epochs=3, repeats=5, small_epochs=30, generate=(10_000, 1_000_000), mnist_images=60_000, mnist_train_steps=60)
+QUICK = Sizes(train_copies=2, train_epochs=2, repeats=3, small_epochs=10, generate=(2_000, 20_000), mnist_images=6_000, mnist_train_steps=15)
+
+# The DAG under --quick: every stage and code path runs, in seconds rather than minutes.
+QUICK_DAG_PARAMS = {
+    "dataset": {"train_per_class": 3},
+    "trainer": {"progress_bar": False},
+    "vae": {"epochs": 3, "val_every_n_epochs": 1, "early_stopping_patience": 0, "sample_every_n_epochs": 2},
+    "generate": {"per_class": 10},
+    "evaluate": {"seeds": [0, 1], "train_sizes": [3], "steps": 10, "classic_copies": 1},
+}
+
+
+# --- measuring ---------------------------------------------------------------------------------
+
+
+def rss_mib() -> float:
+    """This process's resident memory now, in MiB (Linux; 0 where /proc is missing)."""
+    status = Path("/proc/self/status")
+    lines = status.read_text().splitlines() if status.exists() else []
+    return next((int(line.split()[1]) / 1024 for line in lines if line.startswith("VmRSS:")), 0.0)
+
+
+def in_child(fn: Callable[..., dict], **kwargs) -> dict:
+    """`fn(**kwargs)` in a fresh interpreter (JSON in, JSON out), plus that child's peak RSS."""
+    with tempfile.TemporaryDirectory(prefix="bench-child-") as tmp:
+        result = Path(tmp) / "result.json"
+        code = "import json, sys, pipeline.bench as b; json.dump(getattr(b, sys.argv[1])(**json.loads(sys.argv[2])), open(sys.argv[3], 'w'))"
+        measured = run_command(["python", "-c", code, fn.__name__, json.dumps(kwargs), str(result)], ROOT, Path(tmp) / "log")
+        return {**json.loads(result.read_text()), "peak_rss_mib": measured["peak_rss_mib"]}
+
+
+def quiet() -> None:
+    """Lightning warns on every fit that LitCVAE's validation_step has no loader: by design here."""
+    warnings.filterwarnings("ignore", ".*validation_step.*val_dataloader.*")
+
+
+# Launching a command straight from this process would charge our own RSS to it: Linux carries
+# the parent's high-water mark over at fork+exec into the child's ru_maxrss. A bare interpreter
+# launches it instead; its ~10 MiB is far below any command we measure.
+REAPER = """import json, os, subprocess, sys, time
+start = time.perf_counter()
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+code = os.waitstatus_to_exitcode(status)
+json.dump({"wall_s": time.perf_counter() - start, "ru_maxrss": usage.ru_maxrss, "exit_code": code}, open(sys.argv[1], "w"))
+sys.exit(code)
+"""
+
+
+def run_command(argv: list[str], cwd: Path, log: Path) -> dict:
+    """Run a command; its wall time and peak RSS (its own and its children's, no one else's)."""
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", NO_ALBUMENTATIONS_UPDATE="1", PYTHONPATH=str(cwd))
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    if argv[0] in ("python", "python3"):
+        argv = [sys.executable, *argv[1:]]
+    usage_file = log.with_suffix(".usage.json")
+    with log.open("wb") as out:
+        done = subprocess.run([sys.executable, "-S", "-c", REAPER, str(usage_file), *argv], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        tail = log.read_text(errors="replace")[-2000:]
+        raise PipelineError(f"bench: `{shlex.join(argv)}` failed with exit code {done.returncode}:\n{tail}")
+    usage = json.loads(usage_file.read_text())
+    peak = usage["ru_maxrss"] / MIB if sys.platform == "darwin" else usage["ru_maxrss"] / 1024  # bytes vs KiB
+    return {"wall_s": usage["wall_s"], "peak_rss_mib": peak}
+
+
+# --- 1. training: Lightning against a plain loop --------------------------------------------------
+
+
+def digits_splits(params: Params, workdir: Path) -> Path:
+    """The default digits splits, written by the preprocess stage's own code; returns the folder."""
+    out = workdir / "digits"
+    preprocess(params.model_copy(update={"dataset": DatasetConfig()}), out)
+    return out
+
+
+def tiled(data: ImageSet, copies: int) -> ImageSet:
+    return ImageSet(np.tile(data.images, (copies, 1, 1, 1)), np.tile(data.labels, copies), data.class_names)
+
+
+def _fit_lightning(data: ImageSet, loader, params: Params, epochs: int) -> float:
+    module = build_module(data, params.vae)
+    trainer = make_trainer(params.trainer, epochs, progress_bar=False, validate=False)
+    start = time.perf_counter()
+    trainer.fit(module, train_dataloaders=loader)
+    return time.perf_counter() - start
+
+
+def _fit_plain(data: ImageSet, loader, params: Params, epochs: int) -> float:
+    """What LitCVAE.training_step does, written by hand: loss, backward, Adam step."""
+    model = build_module(data, params.vae).model
+    optimizer = torch.optim.Adam(model.parameters(), lr=params.vae.lr)
+    warmup, beta = params.vae.kl_warmup_epochs, params.vae.beta
+    start = time.perf_counter()
+    model.train()
+    for epoch in range(epochs):
+        kl_weight = beta * (1.0 if warmup == 0 else min(1.0, (epoch + 1) / warmup))
+        for x, y, _ in loader:
+            recon, kl = model.loss_terms(x, y)
+            loss = recon.mean() + kl_weight * kl.mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return time.perf_counter() - start
+
+
+def compare_training(data: ImageSet, params: Params, epochs: int, repeats: int, profile: bool = False) -> dict:
+    """Samples/s of both loops over one shared DataLoader; runs alternate so load drifts hit both."""
+    quiet()
+    seed_all(params.seed, params.trainer)
+    datamodule = ImageDataModule(data, None, params.vae.batch_size, params.trainer.num_workers, seed=params.seed)
+    datamodule.setup("fit")
+    loader = datamodule.train_dataloader()  # what fit_cvae trains on
+    _fit_lightning(data, loader, params, 1)
+    _fit_plain(data, loader, params, 1)
+    runs: dict[str, list[float]] = {"lightning": [], "plain": []}
+    for _ in range(repeats):
+        runs["lightning"].append(_fit_lightning(data, loader, params, epochs))
+        runs["plain"].append(_fit_plain(data, loader, params, epochs))
+    samples = len(data) * epochs
+    lightning = samples / statistics.median(runs["lightning"])
+    plain = samples / statistics.median(runs["plain"])
+    result = {
+        "images": len(data),
+        "batch_size": params.vae.batch_size,
+        "steps_per_epoch": len(loader),
+        "epochs": epochs,
+        "repeats": repeats,
+        "lightning_samples_per_s": lightning,
+        "plain_samples_per_s": plain,
+        "lightning_vs_plain_ratio": lightning / plain,
+        "lightning_runs_s": runs["lightning"],
+        "plain_runs_s": runs["plain"],
+    }
+    if profile or lightning / plain < TARGET_RATIO:
+        result["profile"] = profile_lightning(data, loader, params, epochs)
+    return result
+
+
+def profile_lightning(data: ImageSet, loader, params: Params, epochs: int) -> dict:
+    """Where one Lightning fit spends its time (cProfile): model work vs everything else."""
+    module = build_module(data, params.vae)
+    trainer = make_trainer(params.trainer, epochs, progress_bar=False, validate=False)
+    profiler = cProfile.Profile()
+    profiler.runcall(trainer.fit, module, train_dataloaders=loader)
+    entries = pstats.Stats(profiler).stats  # {(file, line, function): (cc, calls, tottime, cumtime, callers)}
+
+    def cumtime(path_part: str, function: str) -> float:
+        return max((v[3] for (f, _, fn), v in entries.items() if path_part in f and fn == function), default=0.0)
+
+    fit = cumtime("trainer/trainer.py", "fit")
+    work = {
+        "forward_and_loss_s": cumtime("pipeline/models/cvae.py", "loss_terms"),
+        "backward_s": cumtime("torch/autograd/__init__.py", "backward"),
+        "adam_update_s": cumtime("torch/optim/adam.py", "adam"),
+        "data_loading_s": cumtime("torch/utils/data/dataloader.py", "__next__"),
+    }
+    framework = [
+        (v[2], f"{Path(f).name}:{line}({fn})")
+        for (f, line, fn), v in entries.items()
+        if "lightning" in f or "torchmetrics" in f
+    ]
+    return {
+        "fit_s": fit,
+        **work,
+        "self_log_s": cumtime("core/module.py", "log"),
+        "lightning_overhead_s": fit - sum(work.values()),
+        "top_lightning_functions": [f"{name} {seconds:.3f}s" for seconds, name in sorted(framework, reverse=True)[:8]],
+    }
+
+
+# --- 2. generation into Parquet -------------------------------------------------------------------
+
+
+def prepare_generator(train: ImageSet, params: Params, workdir: Path) -> tuple[Path, Path]:
+    """An untrained CVAE checkpoint and its train Parquet: all the generate stage reads."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    model_path, train_path = workdir / "cvae.ckpt", workdir / "train.parquet"
+    torch.manual_seed(params.seed)
+    save_model(build_module(train, params.vae), model_path)
+    parquet.write_imageset(train_path, train)
+    return model_path, train_path
+
+
+def _generate_child(params: dict, model_path: str, train_path: str, out_path: str) -> dict:
+    """In a child: the generate stage's `run`, timed, with this process's peak memory."""
+    baseline = rss_mib()
+    start = time.perf_counter()
+    metrics = generate_stage.run(parse_params(params), Path(model_path), Path(train_path), Path(out_path), None, show_progress=False)
+    seconds = time.perf_counter() - start
+    return {
+        "rows": metrics["rows"],
+        "wall_s": seconds,
+        "images_per_s": metrics["rows"] / seconds,
+        "start_rss_mib": baseline,
+        "file_mib": Path(out_path).stat().st_size / MIB,
+    }
+
+
+def bench_generation(counts: tuple[int, ...], train: ImageSet, params: Params, workdir: Path) -> list[dict]:
+    model_path, train_path = prepare_generator(train, params, workdir)
+    results = []
+    for count in counts:
+        per_class = -(-count // train.num_classes)
+        raw = params.model_copy(update={"generate": params.generate.model_copy(update={"per_class": per_class, "ratio": None})})
+        out = workdir / f"synthetic_{count}.parquet"
+        row = in_child(_generate_child, params=raw.model_dump(), model_path=str(model_path), train_path=str(train_path), out_path=str(out))
+        results.append({"samples": count, **row})
+        out.unlink()
+    return results
+
+
+# --- 3. every DAG stage, in a copy of the project ------------------------------------------------
+
+
+def copy_project(dest: Path) -> Path:
+    """Git-tracked files plus `pipeline/` (new modules may be untracked), without outputs."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True)
+    names = [n for n in listed.stdout.split("\0") if n] if listed.returncode == 0 else []
+    names += [str(p.relative_to(ROOT)) for p in (ROOT / "pipeline").rglob("*") if p.is_file()]
+    names += ["dvc.yaml", "params.yaml"]
+    for name in dict.fromkeys(names):
+        if (ROOT / name).is_file() and "__pycache__" not in name:
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    (dest / "data" / "raw").mkdir(parents=True, exist_ok=True)
+    git = ["git", "-c", "user.email=bench@localhost", "-c", "user.name=bench"]
+    for argv in (["git", "init", "-q"], [*git, "add", "-A"], [*git, "commit", "-qm", "bench"]):
+        subprocess.run(argv, cwd=dest, capture_output=True)  # dvclive wants a commit; harmless without git
+    return dest
+
+
+def _paths(entries: list) -> list[str]:
+    return [next(iter(e)) if isinstance(e, dict) else e for e in entries or []]
+
+
+def stage_order(stages: dict) -> list[str]:
+    """Stages with every producer before its consumers, otherwise in file order."""
+    made = {name: _paths(s.get("outs")) + _paths(s.get("metrics")) + _paths(s.get("plots")) for name, s in stages.items()}
+
+    def needs(stage: str, other: str) -> bool:
+        return any(d == o or d.startswith(o + "/") or o.startswith(d + "/") for d in _paths(stages[stage].get("deps")) for o in made[other])
+
+    order: list[str] = []
+    remaining = list(stages)
+    while remaining:
+        ready = [s for s in remaining if not any(needs(s, o) for o in remaining if o != s)]
+        if not ready:
+            raise PipelineError(f"bench: dvc.yaml stages depend on each other in a cycle: {remaining}")
+        order.append(ready[0])
+        remaining.remove(ready[0])
+    return order
+
+
+def bench_dag(workdir: Path, overrides: dict | None = None, only: list[str] | None = None) -> list[dict]:
+    """Each stage's `cmd` from dvc.yaml, in order, as a measured subprocess (no dvc needed)."""
+    project = copy_project(workdir / "project")
+    params_file = project / "params.yaml"
+    params_file.write_text(yaml.safe_dump(_deep_update(yaml.safe_load(params_file.read_text()), overrides or {}), sort_keys=False))
+    stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
+    results = []
+    for name in stage_order(stages):
+        if only is not None and name not in only:
+            continue
+        if "cmd" not in stages[name]:
+            raise PipelineError(f"bench: stage {name!r} has no single cmd (foreach/matrix); time it with dvc repro")
+        argv = shlex.split(stages[name]["cmd"])
+        results.append({"stage": name, **run_command(argv, project, workdir / f"{name}.log")})
+    return results
+
+
+def _deep_update(base: dict, changes: dict) -> dict:
+    for key, value in changes.items():
+        base[key] = _deep_update(base.get(key) or {}, value) if isinstance(value, dict) else value
+    return base
+
+
+# --- 4. MNIST-sized data --------------------------------------------------------------------------
+
+
+def make_digit_like(n: int, size: int = 28, num_classes: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(n, size, size) uint8 and (n,) labels: per class a stroke at its own angle and a blob at its
+    own spot, jittered and noisy; made in chunks so 60k images need ~50 MB, not gigabytes."""
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(n) % num_classes).astype(np.int64)
+    axis = np.linspace(0, 1, size, dtype=np.float32)
+    yy, xx = axis[None, :, None], axis[None, None, :]
+    images = np.empty((n, size, size), np.uint8)
+    for start in range(0, n, 4096):
+        k = labels[start : start + 4096]
+        angle = (np.pi * k / num_classes)[:, None, None]
+        turn = (2 * np.pi * k / num_classes)[:, None, None]
+        cx, cy = 0.5 + rng.normal(0, 0.04, (2, len(k), 1, 1))
+        across = np.abs((xx - cx) * np.sin(angle) - (yy - cy) * np.cos(angle))
+        stroke = (across < 0.08) & (np.hypot(xx - cx, yy - cy) < 0.38)
+        bx, by = 0.5 + 0.3 * np.cos(turn), 0.5 + 0.3 * np.sin(turn)
+        blob = np.exp(-((xx - bx) ** 2 + (yy - by) ** 2) / (2 * 0.07**2))
+        ink = np.clip(0.85 * stroke + blob + rng.normal(0, 0.04, (len(k), size, size)), 0, 1)
+        images[start : start + len(k)] = np.rint(ink * 255).astype(np.uint8)
+    return images, labels
+
+
+def _data_path_child(train_path: str, params: dict, steps: int) -> dict:
+    """In a child: decode the Parquet once, then batches and training steps without any PNG work."""
+    cfg = parse_params(params)
+    quiet()
+    seed_all(cfg.seed, cfg.trainer)
+    decode = parquet.decode_png
+    calls = {"n": 0}
+
+    def counting_decode(*args, **kwargs):
+        calls["n"] += 1
+        return decode(*args, **kwargs)
+
+    parquet.decode_png = counting_decode
+    start = time.perf_counter()
+    data = parquet.read_imageset(train_path)
+    read_s, decodes_read = time.perf_counter() - start, calls["n"]
+    datamodule = ImageDataModule(data, None, cfg.vae.batch_size, cfg.trainer.num_workers, seed=cfg.seed)
+    datamodule.setup("fit")
+    start = time.perf_counter()
+    loaded = sum(len(batch[1]) for batch in datamodule.train_dataloader())  # one epoch, no model
+    loader_s = time.perf_counter() - start
+    trainer = make_trainer(cfg.trainer, max_epochs=-1, progress_bar=False, validate=False, max_steps=steps)
+    start = time.perf_counter()
+    trainer.fit(build_module(data, cfg.vae), datamodule=datamodule)
+    train_s = time.perf_counter() - start
+    train_rate = steps * cfg.vae.batch_size / train_s
+    return {
+        "train_images": len(data),
+        "read_s": read_s,
+        "read_images_per_s": len(data) / read_s,
+        "loader_samples_per_s": loaded / loader_s,
+        "training_samples_per_s": train_rate,
+        "read_share_of_first_epoch": read_s / (read_s + len(data) / train_rate),
+        "png_decodes_reading": decodes_read,
+        "png_decodes_training": calls["n"] - decodes_read,
+    }
+
+
+def bench_mnist(n: int, params: Params, workdir: Path, train_steps: int = 60) -> dict:
+    """preprocess on an npz source of `n` 28x28 images, generating `n` samples, and the training
+    data path on `pool.parquet` (what training reads when `dataset.train_per_class` is null)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    images, labels = make_digit_like(n)
+    np.savez(workdir / "mnist_like.npz", x=images, y=labels)
+    params_file = workdir / "params.yaml"
+    dataset = {"source": "npz", "path": str(workdir / "mnist_like.npz")}
+    params_file.write_text(yaml.safe_dump(_deep_update(params.model_dump(), {"dataset": dataset})))
+    out = workdir / "processed"
+    argv = ["python", "-m", "pipeline.preprocess", "--params", str(params_file), "--out-dir", str(out), "--summary", str(workdir / "data.json")]
+    result = {"images": n, "preprocess": run_command(argv, ROOT, workdir / "preprocess.log")}
+    train = parquet.read_imageset(out / "train.parquet")  # the small set the generate stage reads
+    [result["generate"]] = bench_generation((n,), train, params, workdir / "generate")
+    cfg = load_params(params_file).model_dump()
+    result["data_path"] = in_child(_data_path_child, train_path=str(out / "pool.parquet"), params=cfg, steps=train_steps)
+    return result
+
+
+# --- the whole run, and its report ----------------------------------------------------------------
+
+
+def machine_info() -> dict:
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def run(params: Params, sizes: Sizes, skip_dag: bool = False, quick: bool = False, profile: bool = False, say: Callable[[str], None] = print) -> dict:
+    with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
+        workdir = Path(tmp)
+        digits = digits_splits(params, workdir)
+        pool, train = parquet.read_imageset(digits / "pool.parquet"), parquet.read_imageset(digits / "train.parquet")
+        say(f"training: Lightning vs plain loop on {sizes.train_copies} x {len(pool)} digits")
+        training = compare_training(tiled(pool, sizes.train_copies), params, sizes.train_epochs, sizes.repeats, profile)
+        say(f"training: the same on the default {len(train)}-image train set")
+        small = compare_training(train, params, sizes.small_epochs, sizes.repeats, profile)
+        say(f"generation: {', '.join(map(str, sizes.generate))} samples")
+        generation = bench_generation(sizes.generate, train, params, workdir / "generate")
+        dag = None
+        if not skip_dag:
+            say("dag: every dvc.yaml stage in a copy of the project" + (" (quick params)" if quick else ""))
+            dag = bench_dag(workdir / "dag", QUICK_DAG_PARAMS if quick else None)
+        say(f"mnist: {sizes.mnist_images} images of 28x28")
+        mnist = bench_mnist(sizes.mnist_images, params, workdir / "mnist", train_steps=sizes.mnist_train_steps)
+    return {
+        "machine": machine_info(),
+        "mode": "quick" if quick else "full",
+        "sizes": asdict(sizes),
+        "lightning_samples_per_s": training["lightning_samples_per_s"],
+        "plain_samples_per_s": training["plain_samples_per_s"],
+        "lightning_vs_plain_ratio": training["lightning_vs_plain_ratio"],
+        "target_ratio": TARGET_RATIO,
+        "training": training,
+        "training_small_data": small,
+        "generation": generation,
+        "dag": dag,
+        "mnist": mnist,
+    }
+
+
+def _table(title: str, rows: list[tuple[str, str]]) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def render(results: dict, console: Console) -> None:
+    for key, title in (("training", "VAE training (scaled digits pool)"), ("training_small_data", "VAE training (default train set)")):
+        t = results[key]
+        verdict = "ok" if t["lightning_vs_plain_ratio"] >= TARGET_RATIO else f"below {TARGET_RATIO}"
+        rows = [
+            ("images x epochs", f"{t['images']:,} x {t['epochs']} ({t['steps_per_epoch']} steps/epoch, batch {t['batch_size']})"),
+            ("Lightning samples/s", f"{t['lightning_samples_per_s']:,.0f}"),
+            ("plain loop samples/s", f"{t['plain_samples_per_s']:,.0f}"),
+            ("Lightning / plain", f"{t['lightning_vs_plain_ratio']:.2f} ({verdict})"),
+        ]
+        if "profile" in t:
+            p = t["profile"]
+            rows += [(f"profile: {k}", f"{p[k]:.2f}") for k in p if k.endswith("_s")]
+            rows += [("top Lightning functions", "\n".join(p["top_lightning_functions"]))]
+        console.print(_table(title, rows))
+    gen_rows = [(f"{g['samples']:,} samples", f"{g['images_per_s']:,.0f} img/s, peak {g['peak_rss_mib']:,.0f} MiB (start {g['start_rss_mib']:,.0f}), {g['file_mib']:.1f} MiB file") for g in results["generation"]]
+    console.print(_table("Generation into Parquet (generate stage, untrained CVAE, 8x8)", gen_rows))
+    if results["dag"] is not None:
+        console.print(_table(f"DAG stages ({results['mode']} params)", [(s["stage"], f"{s['wall_s']:.1f} s, peak {s['peak_rss_mib']:,.0f} MiB") for s in results["dag"]]))
+    m = results["mnist"]
+    d = m["data_path"]
+    console.print(_table(f"MNIST-sized: {m['images']:,} images of 28x28", [
+        ("preprocess", f"{m['preprocess']['wall_s']:.1f} s, peak {m['preprocess']['peak_rss_mib']:,.0f} MiB (target <= 2048)"),
+        (f"generate {m['generate']['samples']:,}", f"{m['generate']['images_per_s']:,.0f} img/s, peak {m['generate']['peak_rss_mib']:,.0f} MiB"),
+        (f"read train Parquet ({d['train_images']:,})", f"{d['read_s']:.2f} s ({d['read_images_per_s']:,.0f} img/s), {d['png_decodes_reading']:,} PNG decodes"),
+        ("DataLoader alone", f"{d['loader_samples_per_s']:,.0f} samples/s"),
+        ("training", f"{d['training_samples_per_s']:,.0f} samples/s, {d['png_decodes_training']} PNG decodes"),
+        ("read time / (read + 1st epoch)", f"{d['read_share_of_first_epoch']:.1%}"),
+        ("peak memory (read + train)", f"{d['peak_rss_mib']:,.0f} MiB"),
+    ]))
+    mi = results["machine"]
+    console.print(f"{mi['platform']}, {mi['cpu_count']} CPUs, torch {mi['torch']} ({mi['torch_threads']} threads), {mi['date']}")
+
+
+@cli_guard
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Full sizes take several minutes (the DAG alone can take many more); start with --quick --skip-dag.",
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes (2k/20k samples, 6k MNIST-sized images, tiny DAG params)")
+    parser.add_argument("--skip-dag", action="store_true", help="skip timing the dvc.yaml stages (minutes at default params)")
+    parser.add_argument("--json", action="store_true", help="print exactly one JSON object instead of tables")
+    parser.add_argument("--out", type=Path, metavar="FILE", help="also write the JSON to FILE")
+    parser.add_argument("--profile", action="store_true", help="cProfile a Lightning fit even when the ratio meets its target")
+    parser.add_argument("--params", type=Path, default=ROOT / "params.yaml", help="params for batch size, lr, trainer settings (default: the project's)")
+    args = parser.parse_args(argv)
+    progress = Console(stderr=True)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the result
+        results = run(load_params(args.params), QUICK if args.quick else FULL, args.skip_dag, args.quick, args.profile, lambda message: progress.print(f"bench: {message}"))
+    text = json.dumps(results, indent=2)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    if args.json:
+        print(text)
+    else:
+        render(results, Console())
+
+
+if __name__ == "__main__":
+    main()
