@@ -34,6 +34,15 @@ def save_figure(fig: plt.Figure, path: Path) -> None:
     plt.close(fig)
 
 
+def size_accuracy_axes(ax: plt.Axes, sizes: list[int]) -> None:
+    """Training size on a log axis with a tick per measured size, accuracy in percent."""
+    ax.set_xscale("log")
+    ax.set_xticks(sizes, [str(s) for s in sizes])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_xlabel("real training images per class")
+    ax.set_ylabel("test accuracy (%)")
+
+
 def learning_curve(metrics: dict, sizes: list[int], arms: list[str], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for arm in arms:
@@ -44,11 +53,7 @@ def learning_curve(metrics: dict, sizes: list[int], arms: list[str], path: Path)
         ax.fill_between(sizes, lo, hi, color=ARM_COLORS[arm], alpha=0.15)
     full = metrics["full"]["acc_mean"] * 100
     ax.axhline(full, color=ARM_COLORS["full"], linestyle="--", label=ARM_LABELS["full"])
-    ax.set_xscale("log")
-    ax.set_xticks(sizes, [str(s) for s in sizes])
-    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    ax.set_xlabel("real training images per class")
-    ax.set_ylabel("test accuracy (%)")
+    size_accuracy_axes(ax, sizes)
     ax.set_title("Learning curve (mean over seeds, band = 95% CI)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")

@@ -184,7 +184,6 @@ Every metric of `metrics.json`; "{MISSING}" where a run does not have it, n/a wh
 def plot_curves(a: Run, b: Run, path: Path) -> None:
     # Imported here: matplotlib takes a second that --help and the error paths do not need.
     import matplotlib.pyplot as plt
-    import matplotlib.ticker
     from matplotlib.lines import Line2D
 
     from pipeline import charts
@@ -199,11 +198,7 @@ def plot_curves(a: Run, b: Run, path: Path) -> None:
             if points:
                 ax.plot(*zip(*points), markersize=5, color=colours[arm], **style)
     sizes = sorted({int(row["train_size"]) for row in a.curve + b.curve})
-    ax.set_xscale("log")
-    ax.set_xticks(sizes, [str(s) for s in sizes])
-    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    ax.set_xlabel("real training images per class")
-    ax.set_ylabel("test accuracy (%)")
+    charts.size_accuracy_axes(ax, sizes)
     ax.set_title("Learning curves: A solid, B dashed")
     ax.grid(alpha=0.3)
     handles = [Line2D([], [], color=colours[arm], label=charts.ARM_LABELS.get(arm, arm)) for arm in arms]

@@ -21,7 +21,7 @@ from pipeline.errors import PipelineError, cli_guard
 from pipeline.models.lit_cvae import LitCVAE
 from pipeline.parquet import ImageParquetWriter, read_imageset
 from pipeline.sampling import Tally, generate, targets_per_class
-from pipeline.training import quiet_lightning
+from pipeline.training import quiet_lightning, single_device
 
 
 def load_cvae(path: Path) -> LitCVAE:
@@ -43,7 +43,7 @@ def run(params: Params, model_path: Path, train_path: Path, out_path: Path, metr
         raise PipelineError(f"{model_path}: trained on other classes than {train_path}; rerun train_vae")
     scorer = None
     if cfg.min_confidence > 0:  # the filter's judge sees the same real images as the VAE, no more
-        judge = fit_classifier(TrainingRows.of(train), params.evaluate, params.trainer, params.seed, kind="cnn")
+        judge = fit_classifier(TrainingRows.of(train), params.evaluate, single_device(params.trainer), params.seed, kind="cnn")
         scorer = lambda images: torch.from_numpy(judge.predict_proba(images.numpy()))  # noqa: E731
     tally = Tally()
     provenance = {"checkpoint": file_digest(model_path), "strategy": cfg.strategy, "temperature": cfg.temperature, "seed": params.seed}

@@ -19,6 +19,7 @@ from pipeline.imageset import ImageSet
 from pipeline.sampling import generate
 from pipeline.splits import per_class_subset
 from pipeline.train_vae import fit_cvae
+from pipeline.training import single_device
 
 ARMS = ("real", "real_classic", "real_vae", "real_classic_vae", "synthetic_only")
 HOLDOUT_CAP = 1000  # real comparison images for the quality metrics; bounded for speed
@@ -81,6 +82,7 @@ def quality(synthetic: ImageSet, real: ImageSet, holdout: ImageSet, judge: Class
 
 def run_cell(splits: Splits, size: int, seed: int, params: Params) -> dict:
     cfg = params.evaluate
+    params = params.model_copy(update={"trainer": single_device(params.trainer)})
     real, holdout = real_subset(splits, size, seed)
     real_rows = TrainingRows.of(real)
     # A CNN on the real images alone: the filter's judge and the quality metrics' feature space.
@@ -106,5 +108,6 @@ def run_cell(splits: Splits, size: int, seed: int, params: Params) -> dict:
 def run_full(splits: Splits, seed: int, params: Params) -> dict:
     """The practical upper bound: the whole pool with classic augmentation."""
     cfg = params.evaluate
+    params = params.model_copy(update={"trainer": single_device(params.trainer)})
     rows = TrainingRows.of(splits.pool) + TrainingRows.of(classic_copies(splits.pool, cfg.classic_copies, seed))
     return score(fit_classifier(rows, cfg, params.trainer, seed), splits.test)

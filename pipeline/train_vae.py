@@ -17,6 +17,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.utilities import rank_zero_only
 
 from pipeline.atomic import atomic_path
 from pipeline.config import Params, TrainerConfig, VAEConfig, load_params
@@ -122,6 +123,8 @@ def run(params: Params, train_path: Path, val_path: Path, model_path: Path, live
         ckpt_path=str(last) if last.exists() else None,
     )
     summary = {"best_epoch": best.best_epoch + 1, "best_val_elbo": best.best_score}
+    if rank_zero_only.rank != 0:  # under DDP every rank gets here; one writes
+        return summary
     live = logger.experiment
     for key, value in summary.items():
         live.summary[key] = value

@@ -67,6 +67,11 @@ def make_trainer(
     )
 
 
+def single_device(cfg: TrainerConfig) -> TrainerConfig:
+    """The learning curve's many small fits run one device each (spread cells as experiments)."""
+    return cfg.model_copy(update={"devices": 1, "strategy": "auto"})
+
+
 class BestWeights(pl.Callback):
     """Keep the weights of the best validation epoch in memory, and restore them at the end.
 

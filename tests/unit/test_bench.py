@@ -1,0 +1,126 @@
+"""`pipeline.bench` on tiny sizes: every figure is reported and positive. No timing assertions:
+the numbers depend on the machine and on whatever else runs on it."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from rich.console import Console
+
+from pipeline import bench
+from pipeline.config import Params
+from pipeline.errors import PipelineError
+from pipeline.imageset import ImageSet
+
+TINY = bench.Sizes(train_images=128, train_epochs=1, repeats=1, small_epochs=1, generate=(60,), mnist_images=300, mnist_train_steps=2)
+# One torch thread: two threads on a busy two-core machine can make each step 20x slower.
+TINY_PARAMS = {"vae": {"hidden_channels": 8, "latent_dim": 4}, "trainer": {"progress_bar": False, "num_threads": 1}}
+
+
+def in_process(fn, **kwargs) -> dict:
+    """`bench.in_child` without the fresh interpreter (seconds of imports each)."""
+    return {**fn(**kwargs), "peak_rss_mib": bench.rss_mib()}
+
+
+def positive_numbers(tree, path: str = "") -> list[tuple[str, float]]:
+    """Every number in a JSON tree, with where it sits."""
+    if isinstance(tree, dict):
+        return [pair for key, value in tree.items() for pair in positive_numbers(value, f"{path}.{key}")]
+    if isinstance(tree, list):
+        return [pair for i, value in enumerate(tree) for pair in positive_numbers(value, f"{path}[{i}]")]
+    return [(path, tree)] if isinstance(tree, (int, float)) and not isinstance(tree, bool) else []
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One `--quick --skip-dag --json --out` run at TINY sizes, children run in process."""
+    tmp = tmp_path_factory.mktemp("bench")
+    params_file = tmp / "params.yaml"
+    params_file.write_text(yaml.safe_dump(TINY_PARAMS))
+    out = tmp / "bench.json"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bench, "QUICK", TINY)
+        patch.setattr(bench, "in_child", in_process)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            bench.main(["--quick", "--skip-dag", "--json", "--params", str(params_file), "--out", str(out)])
+    result = json.loads(printed.getvalue())  # exactly one JSON object, nothing else on stdout
+    assert json.loads(out.read_text()) == result
+    return result
+
+
+def test_json_has_every_section_and_the_headline_keys(report: dict) -> None:
+    assert {"machine", "lightning_samples_per_s", "plain_samples_per_s", "lightning_vs_plain_ratio"} <= set(report)
+    assert {"training", "training_small_data", "generation", "mnist"} <= set(report)
+    assert report["dag"] is None  # --skip-dag
+    assert {"platform", "cpu_count", "torch", "date"} <= set(report["machine"])
+    assert [g["samples"] for g in report["generation"]] == [60]
+    assert report["generation"][0]["rows"] == 60
+    assert {"preprocess", "generate", "data_path"} <= set(report["mnist"])
+
+
+def test_every_figure_is_a_positive_finite_number(report: dict) -> None:
+    numbers = dict(positive_numbers(report))
+    assert len(numbers) > 40
+    counts = {"png_decodes_training", "load_average_1m", "load_average_1m_end"}
+    bad = {path: value for path, value in numbers.items() if not (math.isfinite(value) and value >= 0)}
+    bad |= {path: value for path, value in numbers.items() if value == 0 and path.rsplit(".", 1)[-1] not in counts}
+    assert not bad
+
+
+def test_pngs_are_decoded_once_when_read_and_never_while_training(report: dict) -> None:
+    data_path = report["mnist"]["data_path"]
+    assert data_path["png_decodes_reading"] == data_path["train_images"] > 0
+    assert data_path["png_decodes_training"] == 0
+
+
+def test_the_table_renders(report: dict) -> None:
+    console = Console(file=io.StringIO(), width=140)
+    bench.render(report, console)
+    text = console.file.getvalue()
+    assert "Lightning / plain" in text and "MNIST-sized" in text
+
+
+def test_generation_runs_in_a_child_process_and_reports_its_memory(tmp_path: Path) -> None:
+    images, labels = bench.make_digit_like(40, size=8, num_classes=4)
+    train = ImageSet(images[..., None], labels, ("a", "b", "c", "d"))
+    params = Params.model_validate(TINY_PARAMS)
+    [row] = bench.bench_generation((20,), train, params, tmp_path)
+    assert row["rows"] == 20 and row["images_per_s"] > 0
+    assert row["peak_rss_mib"] >= row["start_rss_mib"] > 0
+
+
+def test_a_commands_peak_memory_is_its_own_not_the_parents(tmp_path: Path) -> None:
+    ballast = np.ones(200 * 2**20, np.uint8)  # the parent holds 200 MiB more than it needs
+    small = bench.run_command(["python", "-c", "pass"], tmp_path, tmp_path / "small.log")
+    big = bench.run_command(["python", "-c", "import numpy; a = numpy.ones(150 * 2**20, 'u1')"], tmp_path, tmp_path / "big.log")
+    assert small["peak_rss_mib"] < 100 < 150 < big["peak_rss_mib"] < 150 + ballast.nbytes / 2**20
+
+
+def test_a_failing_command_names_itself(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match="exit code 3"):
+        bench.run_command(["python", "-c", "raise SystemExit(3)"], tmp_path, tmp_path / "fail.log")
+
+
+def test_stages_run_producers_first() -> None:
+    stages = yaml.safe_load((bench.ROOT / "dvc.yaml").read_text())["stages"]
+    order = bench.stage_order(stages)
+    assert sorted(order) == sorted(stages)
+    assert order.index("preprocess") < order.index("train_vae") < order.index("generate") < order.index("report")
+    shuffled = dict(reversed(list(stages.items())))
+    assert bench.stage_order(shuffled)[0] == "preprocess"
+
+
+def test_made_up_digits_have_every_class_and_differ_by_class() -> None:
+    images, labels = bench.make_digit_like(200, size=28, num_classes=10)
+    assert images.shape == (200, 28, 28) and images.dtype == np.uint8
+    assert np.bincount(labels).tolist() == [20] * 10
+    means = np.stack([images[labels == k].mean(0) for k in range(10)])
+    assert np.abs(means[0] - means[5]).mean() > 10  # classes look different
