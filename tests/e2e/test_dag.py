@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -67,13 +68,21 @@ def test_dag_runs_end_to_end_and_is_reproducible(tiny_project: Path) -> None:
     assert digests(tiny_project) == first
 
 
-def test_changing_a_vae_param_reruns_only_its_dependents(tiny_project: Path) -> None:
+def test_a_param_change_reruns_its_dependents_and_compare_shows_it(tiny_project: Path) -> None:
     run(["dvc", "repro"], tiny_project)
+    shutil.copytree(tiny_project / "reports", tiny_project / "run_a")
     params = tiny_project / "params.yaml"
     params.write_text(params.read_text().replace("latent_dim: 16", "latent_dim: 4"))
     status = run(["dvc", "status"], tiny_project).stdout
     assert "train_vae" in status and "evaluate" in status
     assert "preprocess:" not in status
+
+    run(["dvc", "repro"], tiny_project)
+    run(["python", "-m", "pipeline.compare", "run_a", "reports", "--out", "cmp"], tiny_project)
+    comparison = (tiny_project / "cmp" / "comparison.md").read_text()
+    assert "vae.latent_dim" in comparison
+    assert "n3.real_vae.acc_mean" in comparison
+    assert (tiny_project / "cmp" / "learning_curves.png").stat().st_size > 0
 
 
 def test_dag_on_a_28x28_image_folder(tmp_path: Path) -> None:

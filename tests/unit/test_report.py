@@ -1,0 +1,61 @@
+"""The report is computed from the metrics files, never written by hand."""
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline import generate, report, train_vae
+from pipeline.config import Params
+from pipeline.evaluate import summarize, write_outputs
+from pipeline.preprocess import run as preprocess
+from tests.unit.test_protocol import fake_cells
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_params: Params) -> Path:
+    root = tmp_path_factory.mktemp("run")
+    (root / "reports").mkdir()
+    preprocess(tiny_params, root / "data", root / "reports" / "data.json")
+    train_vae.run(tiny_params, root / "data/train.parquet", root / "data/val.parquet", root / "models/cvae.ckpt", root / "reports/vae")
+    generate.run(tiny_params, root / "models/cvae.ckpt", root / "data/train.parquet", root / "syn.parquet", root / "reports/generate.json", show_progress=False)
+    return root
+
+
+def write_metrics(root: Path, shift: float) -> None:
+    cells = fake_cells([3], [0, 1, 2], shift=0.0)
+    for cell in cells:  # a noisy gain of about `shift` for the VAE arms
+        for arm in ("real_vae", "real_classic_vae"):
+            cell["scores"][arm]["acc"] += shift + 0.002 * cell["seed"]
+    full = [{"acc": 0.9, "f1": 0.9}] * 3
+    write_outputs(summarize(cells, full, [3]), cells, full, root / "reports")
+
+
+def make(root: Path, params: Params) -> str:
+    paths = argparse.Namespace(reports_dir=root / "reports", data_dir=root / "data", synthetic=root / "syn.parquet", model=root / "models/cvae.ckpt")
+    return report.run(params, paths)
+
+
+@pytest.mark.parametrize(("shift", "opening", "numbers"), [
+    (0.05, "**Yes: VAE samples help", "+5.2 points of accuracy"),
+    (-0.05, "**No: VAE samples hurt", "-4.8 points, a significant loss"),
+    (0.0, "**Not shown", "not significant"),
+])
+def test_verdict_follows_the_metrics(run_dir: Path, tiny_params: Params, shift: float, opening: str, numbers: str) -> None:
+    write_metrics(run_dir, shift)
+    text = make(run_dir, tiny_params)
+    assert text.split("\n\n")[1].startswith(opening)
+    assert numbers in text
+    assert (run_dir / "reports/report.md").read_text() == text
+    html = (run_dir / "reports/report.html").read_text()
+    assert "data:image/png;base64," in html and 'src="figures/' not in html  # self-contained
+    for name in ("learning_curve", "gains", "vae_training", "real_vs_synthetic", "reconstructions", "latent_map", "interpolations"):
+        assert (run_dir / "reports/figures" / f"{name}.png").stat().st_size > 0
+    assert json.loads((run_dir / "reports/data.json").read_text())["rows"]["test"] > 0
+    assert "train_per_class: 5" in text  # the params that produced it
+
+
+def test_missing_metrics_is_one_clear_line(tmp_path: Path, tiny_params: Params) -> None:
+    with pytest.raises(Exception, match="metrics.json: not found"):
+        make(tmp_path, tiny_params)
