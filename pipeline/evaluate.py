@@ -79,9 +79,18 @@ def summarize(cells: list[dict], full: list[dict], sizes: list[int]) -> dict:
     return out
 
 
+def per_class_means(cells: list[dict]) -> dict:
+    """{"n10": {"real": [mean accuracy of class 0, ...]}}: which classes an arm helps or hurts."""
+    out: dict = {}
+    for size in sorted({c["size"] for c in cells}):
+        group = [c for c in cells if c["size"] == size]
+        out[f"n{size}"] = {arm: np.nanmean([c["scores"][arm]["per_class"] for c in group], axis=0).tolist() for arm in ARMS}
+    return out
+
+
 def write_outputs(summary: dict, cells: list[dict], full: list[dict], reports_dir: Path) -> None:
     write_json(reports_dir / "metrics.json", summary)
-    write_json(reports_dir / "evaluation.json", {"cells": cells, "full": full})
+    write_json(reports_dir / "evaluation.json", {"per_class_acc": per_class_means(cells), "cells": cells, "full": full})
     sizes = sorted({c["size"] for c in cells})
     curve = [{"train_size": s, **{arm: summary[f"n{s}"][arm]["acc_mean"] for arm in ARMS}, "full": summary["full"]["acc_mean"]} for s in sizes]
     gains = [{"train_size": s, **{arm: summary[f"n{s}"][arm]["gain_mean"] for arm in GAINS}} for s in sizes]

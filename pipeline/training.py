@@ -25,6 +25,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*LeafSpec.*")
     warnings.filterwarnings("ignore", ".*is smaller than the logging interval.*")
     warnings.filterwarnings("ignore", ".*treespec.*")
+    warnings.filterwarnings("ignore", ".*validation_step.*val_dataloader.*")
     warnings.filterwarnings("ignore", ".*val_dataloader.*validation_step.*")
 
 

@@ -37,7 +37,8 @@ def digests(root: Path) -> dict[str, str]:
     return {name: hashlib.sha256((root / name).read_bytes()).hexdigest() for name in OUTPUTS}
 
 
-def test_dag_runs_end_to_end_and_is_reproducible(tiny_project: Path) -> None:
+def test_dag_runs_end_to_end_is_reproducible_and_compares(tiny_project: Path) -> None:
+    """One project, several runs: the DAG, its contract, caching, determinism, a param change."""
     run(["dvc", "repro"], tiny_project)
     for name in OUTPUTS:
         assert (tiny_project / name).is_file(), name
@@ -67,16 +68,13 @@ def test_dag_runs_end_to_end_and_is_reproducible(tiny_project: Path) -> None:
     run(["dvc", "repro", "--force"], tiny_project)
     assert digests(tiny_project) == first
 
-
-def test_a_param_change_reruns_its_dependents_and_compare_shows_it(tiny_project: Path) -> None:
-    run(["dvc", "repro"], tiny_project)
+    # a param change reruns exactly its dependents, and compare shows the two runs side by side
     shutil.copytree(tiny_project / "reports", tiny_project / "run_a")
     params = tiny_project / "params.yaml"
     params.write_text(params.read_text().replace("latent_dim: 16", "latent_dim: 4"))
     status = run(["dvc", "status"], tiny_project).stdout
     assert "train_vae" in status and "evaluate" in status
     assert "preprocess:" not in status
-
     run(["dvc", "repro"], tiny_project)
     run(["python", "-m", "pipeline.compare", "run_a", "reports", "--out", "cmp"], tiny_project)
     comparison = (tiny_project / "cmp" / "comparison.md").read_text()

@@ -93,3 +93,11 @@ def test_metric_keys_are_stable() -> None:
             "n10.real_classic_vae.gain_vs_classic_mean", "n5.real_vae.gap_closed", "n5.quality.fd",
             "n5.quality.precision", "n5.quality.near_copy_rate", "full.acc_mean", "n5.synthetic_only.f1_mean"} <= keys
     assert len(keys) == 6 + 2 * (5 * 6 + 3 * 4 + 2 * 3 + 8)  # full; per size: arms, gains, vs classic, quality
+
+
+def test_logreg_classifier_runs_every_arm(tiny_params: Params) -> None:
+    splits = Splits(pool=noise_set(10, 0), val=noise_set(4, 1), test=noise_set(4, 2))
+    params = tiny_params.model_copy(update={"evaluate": tiny_params.evaluate.model_copy(update={"classifier": "logreg"})})
+    cell = protocol.run_cell(splits, size=3, seed=0, params=params)
+    assert set(cell["scores"]) == set(ARMS)
+    assert all(0.0 <= cell["scores"][arm]["acc"] <= 1.0 for arm in ARMS)
