@@ -71,6 +71,7 @@ class VAEConfig(Strict):
     lr: Annotated[float, Field(gt=0, le=1)] = 2e-3
     beta: Annotated[float, Field(ge=0)] = 1.0
     kl_warmup_epochs: Annotated[int, Field(ge=0)] = 20
+    free_bits: Annotated[float, Field(ge=0)] = 0.0  # nats per latent dimension the KL may use freely
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
     augment: bool = False
     val_every_n_epochs: Positive = 5  # validation ELBO (early stopping, best epoch) every N epochs

@@ -36,7 +36,7 @@ def build_module(data: ImageSet, cfg: VAEConfig) -> LitCVAE:
     c, h, w = data.image_shape
     return LitCVAE(
         c, h, w, list(data.class_names), cfg.latent_dim, cfg.hidden_channels, cfg.likelihood,
-        cfg.lr, cfg.beta, cfg.kl_warmup_epochs,
+        cfg.lr, cfg.beta, cfg.kl_warmup_epochs, cfg.free_bits,
     )
 
 

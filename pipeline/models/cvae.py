@@ -93,8 +93,9 @@ class CVAE(nn.Module):
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         return self.decoder(z, y), mu, logvar
 
-    def loss_terms(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-image reconstruction NLL and KL (each (B,), summed over pixels / latents)."""
+    def loss_terms(self, x: torch.Tensor, y: torch.Tensor, per_dim: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image reconstruction NLL (B,) summed over pixels, and KL summed over latents (B,),
+        or per latent dimension (B, D) with `per_dim` (what free bits need)."""
         logits, mu, logvar = self(x, y)
         if self.likelihood == "bernoulli":
             recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
@@ -102,7 +103,7 @@ class CVAE(nn.Module):
             mean = torch.sigmoid(logits)
             recon = 0.5 * ((x - mean) / self.log_sigma.exp()) ** 2 + self.log_sigma + 0.5 * math.log(2 * math.pi)
         kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
-        return recon.flatten(1).sum(1), kl.sum(1)
+        return recon.flatten(1).sum(1), kl if per_dim else kl.sum(1)
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

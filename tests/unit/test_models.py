@@ -33,3 +33,14 @@ def test_classifier_features_and_probabilities() -> None:
     assert proba.shape == (7, 5)
     assert torch.allclose(proba.sum(1), torch.ones(7), atol=1e-5)
     assert module.features(x).shape[0] == 7
+
+
+def test_free_bits_floor_each_dimensions_kl() -> None:
+    from pipeline.models.lit_cvae import LitCVAE
+
+    module = LitCVAE(1, 8, 8, ["a", "b"], latent_dim=4, free_bits=0.5)
+    kl_per_dim = torch.tensor([[0.1, 2.0, 0.0, 0.3], [0.1, 1.0, 0.0, 0.5]])
+    # batch means 0.1, 1.5, 0.0, 0.4 -> floored at 0.5 except the 1.5
+    assert module.kl_penalty(kl_per_dim).item() == pytest.approx(0.5 + 1.5 + 0.5 + 0.5)
+    plain = LitCVAE(1, 8, 8, ["a", "b"], latent_dim=4)
+    assert plain.kl_penalty(kl_per_dim).item() == pytest.approx(kl_per_dim.sum(1).mean().item())
