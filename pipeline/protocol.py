@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from pipeline import stats
 from pipeline.classify import Classifier, TrainingRows, classic_copies, fit_classifier
@@ -54,8 +55,6 @@ def synthesize(real: ImageSet, splits: Splits, params: Params, seed: int, judge:
     module, best = fit_cvae(real, splits.val, params.vae, params.trainer, seed, progress_bar=False)
     scorer = None
     if params.generate.min_confidence > 0:
-        import torch
-
         scorer = lambda images: torch.from_numpy(judge.predict_proba(images.numpy()))  # noqa: E731
     batches = list(generate(module.model, real, params.generate, seed, scorer))
     images = np.concatenate([b.images for b in batches])
