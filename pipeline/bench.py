@@ -171,26 +171,6 @@ def tiled(data: ImageSet, n: int) -> ImageSet:
     return data.subset(np.arange(n) % len(data))
 
 
-class EpochLoggedCVAE(LitCVAE):
-    """LitCVAE with its training metrics summed over the epoch and logged once at its end, the
-    change suggested when Lightning falls short: measures what per-step `self.log` calls cost."""
-
-    def on_train_epoch_start(self) -> None:
-        self.sums = torch.zeros(3)  # elbo, recon, kl summed over the epoch's images
-        self.seen = 0
-
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        x, y, _ = batch
-        recon, kl = self.model.loss_terms(x, y)
-        self.sums += torch.stack([-(recon + kl).sum(), recon.sum(), kl.sum()]).detach()
-        self.seen += len(x)
-        return recon.mean() + self.kl_weight() * kl.mean()
-
-    def on_train_epoch_end(self) -> None:
-        elbo, recon, kl = (self.sums / self.seen).tolist()
-        self.log_dict({"train/elbo": elbo, "train/recon": recon, "train/kl": kl})
-
-
 def _fit_lightning(module: LitCVAE, loader, params: Params, epochs: int) -> None:
     make_trainer(params.trainer, epochs, progress_bar=False, validate=False).fit(module, train_dataloaders=loader)
 
@@ -213,7 +193,6 @@ def _fit_plain(module: LitCVAE, loader, params: Params, epochs: int) -> None:
 
 LOOPS = {  # name -> (module class, fit)
     "lightning": (LitCVAE, _fit_lightning),
-    "lightning_epoch_logs": (EpochLoggedCVAE, _fit_lightning),
     "plain": (LitCVAE, _fit_plain),
 }
 
@@ -269,12 +248,9 @@ def _rates(runs: dict[str, list[tuple[float, float]]], samples: int, steps: int)
         **{f"{loop}_samples_per_s": samples / wall[loop] for loop in runs},
         "lightning_vs_plain_ratio": wall["plain"] / wall["lightning"],
         "lightning_vs_plain_ratio_best_runs": min(w for w, _ in runs["plain"]) / min(w for w, _ in runs["lightning"]),
-        "lightning_epoch_logs_vs_plain_ratio": wall["plain"] / wall["lightning_epoch_logs"],
         "lightning_vs_plain_cpu_ratio": cpu["plain"] / cpu["lightning"],
-        "lightning_epoch_logs_vs_plain_cpu_ratio": cpu["plain"] / cpu["lightning_epoch_logs"],
         "plain_cpu_ms_per_step": 1000 * cpu["plain"] / steps,
         "lightning_overhead_cpu_ms_per_step": 1000 * (cpu["lightning"] - cpu["plain"]) / steps,
-        "step_logging_cpu_ms_per_step": 1000 * (cpu["lightning"] - cpu["lightning_epoch_logs"]) / steps,
         "runs_wall_s": {loop: [w for w, _ in r] for loop, r in runs.items()},
         "runs_cpu_s": {loop: [c for _, c in r] for loop, r in runs.items()},
     }
@@ -593,9 +569,6 @@ def _training_rows(t: dict) -> list[tuple[str, str]]:
         ("Lightning / plain, CPU seconds", f"{t['lightning_vs_plain_cpu_ratio']:.2f}"),
         ("plain loop, CPU per step", f"{t['plain_cpu_ms_per_step']:.2f} ms"),
         ("Lightning's extra CPU per step", f"{t['lightning_overhead_cpu_ms_per_step']:.2f} ms"),
-        ("... of which the 3 self.log calls", f"{t['step_logging_cpu_ms_per_step']:.2f} ms"),
-        ("metrics logged per epoch instead", f"{t['lightning_epoch_logs_vs_plain_ratio']:.2f} of plain"),
-        ("... in CPU seconds", f"{t['lightning_epoch_logs_vs_plain_cpu_ratio']:.2f} of plain"),
     ]
     if "profile" in t:
         rows += [(f"cProfile: {key}", f"{value:.2f}") for key, value in t["profile"].items() if key.endswith("_s")]

@@ -59,6 +59,10 @@ class Classifier:
             return self.model.predict_proba(x.reshape(len(x), -1))
         return self.model.predict_proba(torch.from_numpy(x)).numpy()
 
+    def class_probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """Tensor in, tensor out: the form `sampling.generate` takes as its confidence scorer."""
+        return torch.from_numpy(self.predict_proba(images.numpy()))
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.predict_proba(x).argmax(1)
 

@@ -44,7 +44,7 @@ def run(params: Params, model_path: Path, train_path: Path, out_path: Path, metr
     scorer = None
     if cfg.min_confidence > 0:  # the filter's judge sees the same real images as the VAE, no more
         judge = fit_classifier(TrainingRows.of(train), params.evaluate, single_device(params.trainer), params.seed, kind="cnn")
-        scorer = lambda images: torch.from_numpy(judge.predict_proba(images.numpy()))  # noqa: E731
+        scorer = judge.class_probabilities
     tally = Tally()
     provenance = {"checkpoint": file_digest(model_path), "strategy": cfg.strategy, "temperature": cfg.temperature, "seed": params.seed}
     total = int(targets_per_class(cfg, train).sum())

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from pipeline import stats
 from pipeline.classify import Classifier, TrainingRows, classic_copies, fit_classifier
@@ -53,9 +52,7 @@ def real_subset(splits: Splits, size: int, seed: int) -> tuple[ImageSet, ImageSe
 def synthesize(real: ImageSet, splits: Splits, params: Params, seed: int, judge: Classifier) -> tuple[ImageSet, float]:
     """Train this cell's VAE and draw its samples; returns (samples, best validation ELBO)."""
     module, best = fit_cvae(real, splits.val, params.vae, params.trainer, seed, progress_bar=False)
-    scorer = None
-    if params.generate.min_confidence > 0:
-        scorer = lambda images: torch.from_numpy(judge.predict_proba(images.numpy()))  # noqa: E731
+    scorer = judge.class_probabilities if params.generate.min_confidence > 0 else None
     batches = list(generate(module.model, real, params.generate, seed, scorer))
     images = np.concatenate([b.images for b in batches])
     labels = np.concatenate([b.labels for b in batches])
