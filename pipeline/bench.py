@@ -322,7 +322,9 @@ def bench_generation(counts: tuple[int, ...], train: ImageSet, params: Params, w
     results = []
     for count in counts:
         per_class = -(-count // train.num_classes)
-        sampling = params.generate.model_copy(update={"per_class": per_class, "ratio": None})
+        # fixed settings: this times sampling and writing, not the `auto` search on val
+        fixed = {"strategy": "prior", "temperature": 1.0, "min_confidence": 0.0}
+        sampling = params.generate.model_copy(update={"per_class": per_class, "ratio": None, **fixed})
         out = workdir / f"synthetic_{count}.parquet"
         row = in_child(
             _generate_child, params=params.model_copy(update={"generate": sampling}).model_dump(),

@@ -18,6 +18,7 @@ DEFAULT_PARAMS = Path("params.yaml")
 
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 Positive = Annotated[int, Field(ge=1)]
+Auto = Literal["auto"]  # chosen on `val` by the pipeline itself (see pipeline/selection.py)
 
 SOURCES = ("sklearn_digits", "image_folder", "parquet", "csv", "npz", "idx")
 
@@ -80,11 +81,11 @@ class VAEConfig(Strict):
 
 
 class GenerateConfig(Strict):
-    strategy: Literal["prior", "posterior", "interpolate"] = "prior"
-    temperature: Annotated[float, Field(gt=0)] = 1.0
-    per_class: Positive | None = 100
-    ratio: Annotated[float, Field(gt=0)] | None = None  # synthetic per real image; overrides per_class
-    min_confidence: Annotated[float, Field(ge=0, le=1)] = 0.0
+    strategy: Literal["prior", "posterior", "interpolate"] | Auto = "auto"
+    temperature: Annotated[float, Field(gt=0)] | Auto = "auto"
+    per_class: Positive | None = 100  # used when ratio is null
+    ratio: Annotated[float, Field(gt=0)] | Auto | None = "auto"  # synthetic per real image; overrides per_class
+    min_confidence: Annotated[float, Field(ge=0, le=1)] | Auto = "auto"
     min_nn_distance: Annotated[float, Field(ge=0)] = 0.0
     batch_size: Positive = 1024
 
@@ -93,6 +94,10 @@ class GenerateConfig(Strict):
         if self.per_class is None and self.ratio is None:
             raise ValueError("set generate.per_class or generate.ratio")
         return self
+
+    def is_resolved(self) -> bool:
+        """True when no knob is left `auto`, i.e. the config can be sampled from."""
+        return "auto" not in (self.strategy, self.temperature, self.ratio, self.min_confidence)
 
 
 class EvaluateConfig(Strict):
@@ -103,7 +108,7 @@ class EvaluateConfig(Strict):
     batch_size: Positive = 128
     lr: Annotated[float, Field(gt=0, le=1)] = 5e-3
     classic_copies: Positive = 10  # albumentations draws per real image in the classic arms
-    synthetic_weight: Annotated[float, Field(gt=0, le=1)] = 1.0
+    synthetic_weight: Annotated[float, Field(gt=0, le=1)] | Auto = "auto"  # loss weight of a synthetic row
 
 
 class Params(Strict):

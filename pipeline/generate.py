@@ -1,6 +1,8 @@
 """Stage 3: sample synthetic labeled images from the trained VAE into Parquet.
 
-Batches stream into the file through pyarrow's writer, so memory stays bounded however many
+Settings left `auto` in params are first chosen on `val` (see `selection.py`): the classifier of
+`evaluate.classifier` is fitted on the real training images plus each candidate's samples and the
+best validation accuracy wins; the choice goes to the metrics file. Batches stream into the file through pyarrow's writer, so memory stays bounded however many
 samples are asked for; the file appears under its final name only when complete. Acceptance
 rates of the filters go to a small metrics file.
 """
@@ -15,12 +17,15 @@ import torch
 from rich.progress import Progress
 
 from pipeline.atomic import write_json
-from pipeline.classify import TrainingRows, fit_classifier
-from pipeline.config import Params, load_params
+from pipeline.classify import Classifier, TrainingRows, fit_classifier
+from pipeline.config import GenerateConfig, Params, load_params
 from pipeline.errors import PipelineError, cli_guard
 from pipeline.models.lit_cvae import LitCVAE
 from pipeline.parquet import ImageParquetWriter, read_imageset
+from pipeline.imageset import ImageSet
+from pipeline.models.cvae import CVAE
 from pipeline.sampling import Tally, generate, targets_per_class
+from pipeline.selection import SampleCache, choose_on_val, generation_config, requested
 from pipeline.training import quiet_lightning, single_device
 
 
@@ -35,16 +40,45 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def run(params: Params, model_path: Path, train_path: Path, out_path: Path, metrics_path: Path | None, show_progress: bool = True) -> dict:
-    cfg = params.generate
+def resolve(params: Params, model: CVAE, train: ImageSet, val_path: Path | None) -> tuple[GenerateConfig, dict, Classifier | None]:
+    """Concrete sampling settings: params' own, or the `auto` ones chosen on `val`.
+
+    Returns (settings, selection record for the metrics file, the filter's judge if needed)."""
+    trainer = single_device(params.trainer)
+    request = requested(params.generate, params.evaluate)
+    judge = None
+    if params.generate.min_confidence != 0:  # the filter's judge sees the same real images as the VAE, no more
+        judge = fit_classifier(TrainingRows.of(train), params.evaluate, trainer, params.seed, kind="cnn")
+    if params.generate.is_resolved():  # an `auto` synthetic_weight alone does not change the samples
+        return params.generate, {}, judge
+    if val_path is None:
+        raise PipelineError("generate: `auto` settings need the val split (--val)")
+    val = read_imageset(val_path)
+    selection, _ = choose_on_val(
+        request,
+        TrainingRows.of(train),
+        SampleCache(model, train, params.generate, params.seed, judge),
+        lambda rows: fit_classifier(rows, params.evaluate, trainer, params.seed),
+        val,
+    )
+    return generation_config(params.generate, selection.chosen), selection.to_json(), judge
+
+
+def run(
+    params: Params,
+    model_path: Path,
+    train_path: Path,
+    out_path: Path,
+    metrics_path: Path | None,
+    show_progress: bool = True,
+    val_path: Path | None = None,
+) -> dict:
     module = load_cvae(model_path)
     train = read_imageset(train_path)
     if tuple(module.hparams.class_names) != train.class_names:
         raise PipelineError(f"{model_path}: trained on other classes than {train_path}; rerun train_vae")
-    scorer = None
-    if cfg.min_confidence > 0:  # the filter's judge sees the same real images as the VAE, no more
-        judge = fit_classifier(TrainingRows.of(train), params.evaluate, single_device(params.trainer), params.seed, kind="cnn")
-        scorer = judge.class_probabilities
+    cfg, selection, judge = resolve(params, module.model, train, val_path)
+    scorer = judge.class_probabilities if judge is not None and cfg.min_confidence > 0 else None
     tally = Tally()
     provenance = {"checkpoint": file_digest(model_path), "strategy": cfg.strategy, "temperature": cfg.temperature, "seed": params.seed}
     total = int(targets_per_class(cfg, train).sum())
@@ -63,6 +97,7 @@ def run(params: Params, model_path: Path, train_path: Path, out_path: Path, metr
         "acceptance_rate": writer.rows / drawn if drawn else 0.0,
         "rejected_confidence": tally.rejected_confidence,
         "rejected_near_copy": tally.rejected_copy,
+        **({"selection": selection} if selection else {}),
     }
     if metrics_path is not None:
         write_json(metrics_path, metrics)
@@ -75,11 +110,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--model", type=Path, default=Path("models/cvae.ckpt"))
     parser.add_argument("--train", type=Path, default=Path("data/processed/train.parquet"))
+    parser.add_argument("--val", type=Path, default=Path("data/processed/val.parquet"), help="for choosing `auto` settings")
     parser.add_argument("--out", type=Path, default=Path("data/synthetic/train.parquet"))
     parser.add_argument("--metrics", type=Path, default=Path("reports/generate.json"))
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    metrics = run(params, args.model, args.train, args.out, args.metrics, params.trainer.progress_bar)
+    metrics = run(params, args.model, args.train, args.out, args.metrics, params.trainer.progress_bar, args.val)
     print(f"generate: wrote {metrics['rows']} synthetic rows to {args.out} (acceptance {metrics['acceptance_rate']:.0%})")
 
 

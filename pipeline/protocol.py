@@ -2,8 +2,10 @@
 
 Inside a cell every model sees the same real images: the VAE is trained on them (val only for
 early stopping), the synthetic samples and classic copies are made from them, and each arm's
-classifier adds its extra rows to them. `test` is only ever scored. Quality metrics compare the
-synthetic images with the rest of the training pool, real images no model in the cell has seen.
+classifier adds its extra rows to them. The two VAE arms choose their own sampling settings and
+synthetic weight on `val` (see `selection.py`). `test` is only scored, once per arm, after every
+choice is made. Quality metrics compare the chosen synthetic images with the rest of the training
+pool, real images no model in the cell has seen.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pipeline import stats
 from pipeline.classify import Classifier, TrainingRows, classic_copies, fit_classifier
 from pipeline.config import Params
 from pipeline.imageset import ImageSet
-from pipeline.sampling import generate
+from pipeline.selection import SampleCache, choose_on_val, requested
 from pipeline.splits import per_class_subset
 from pipeline.train_vae import fit_cvae
 from pipeline.training import single_device
@@ -49,16 +51,6 @@ def real_subset(splits: Splits, size: int, seed: int) -> tuple[ImageSet, ImageSe
     return splits.pool.subset(chosen), splits.pool.subset(np.sort(rest))
 
 
-def synthesize(real: ImageSet, splits: Splits, params: Params, seed: int, judge: Classifier) -> tuple[ImageSet, float]:
-    """Train this cell's VAE and draw its samples; returns (samples, best validation ELBO)."""
-    module, best = fit_cvae(real, splits.val, params.vae, params.trainer, seed, progress_bar=False)
-    scorer = judge.class_probabilities if params.generate.min_confidence > 0 else None
-    batches = list(generate(module.model, real, params.generate, seed, scorer))
-    images = np.concatenate([b.images for b in batches])
-    labels = np.concatenate([b.labels for b in batches])
-    return ImageSet(images, labels, real.class_names), best.best_score
-
-
 def quality(synthetic: ImageSet, real: ImageSet, holdout: ImageSet, judge: Classifier) -> dict:
     """Fidelity, diversity and memorisation of the samples, in the real-data CNN's features."""
     syn_x, hold_x = synthetic.as_float(), holdout.as_float()
@@ -83,22 +75,30 @@ def run_cell(splits: Splits, size: int, seed: int, params: Params) -> dict:
     real_rows = TrainingRows.of(real)
     # A CNN on the real images alone: the filter's judge and the quality metrics' feature space.
     judge = fit_classifier(real_rows, cfg, params.trainer, seed, kind="cnn")
-    synthetic, val_elbo = synthesize(real, splits, params, seed, judge)
-    classic = TrainingRows.of(classic_copies(real, cfg.classic_copies, seed))
-    vae_rows = TrainingRows.of(synthetic, cfg.synthetic_weight)
-    arms = {
-        "real": real_rows,
-        "real_classic": real_rows + classic,
-        "real_vae": real_rows + vae_rows,
-        "real_classic_vae": real_rows + classic + vae_rows,
-        "synthetic_only": TrainingRows.of(synthetic),
+    vae, best = fit_cvae(real, splits.val, params.vae, params.trainer, seed, progress_bar=False)
+    sampler = SampleCache(vae.model, real, params.generate, seed, judge)
+    classic = real_rows + TrainingRows.of(classic_copies(real, cfg.classic_copies, seed))
+
+    def fit(rows: TrainingRows) -> Classifier:
+        return fit_classifier(rows, cfg, params.trainer, seed)
+
+    models = {"real": judge if cfg.classifier == "cnn" else fit(real_rows), "real_classic": fit(classic)}
+    request = requested(params.generate, cfg)
+    selections = {}
+    for arm, base in (("real_vae", real_rows), ("real_classic_vae", classic)):
+        selections[arm], models[arm] = choose_on_val(request, base, sampler, fit, splits.val)
+    synthetic = sampler(selections["real_vae"].chosen)
+    models["synthetic_only"] = fit(TrainingRows.of(synthetic))
+    val_acc = {arm: score(models[arm], splits.val)["acc"] for arm in ("real", "real_classic")}
+    return {
+        "size": size,
+        "seed": seed,
+        "scores": {arm: score(models[arm], splits.test) for arm in ARMS},
+        "selection": {arm: s.to_json() for arm, s in selections.items()},
+        "val_acc": val_acc,
+        "quality": quality(synthetic, real, holdout, judge),
+        "vae_val_elbo": best.best_score,
     }
-    scores = {}
-    for arm, rows in arms.items():
-        reuse = arm == "real" and cfg.classifier == "cnn"  # same data, seed and steps as the judge
-        model = judge if reuse else fit_classifier(rows, cfg, params.trainer, seed)
-        scores[arm] = score(model, splits.test)
-    return {"size": size, "seed": seed, "scores": scores, "quality": quality(synthetic, real, holdout, judge), "vae_val_elbo": val_elbo}
 
 
 def run_full(splits: Splits, seed: int, params: Params) -> dict:

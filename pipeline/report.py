@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from pipeline import charts, figures
+from pipeline import charts, choices, figures
 from pipeline.atomic import write_text
 from pipeline.config import Params, load_params
 from pipeline.errors import PipelineError, cli_guard
@@ -22,6 +22,7 @@ from pipeline.generate import load_cvae
 from pipeline.markup import to_html
 from pipeline.parquet import read_imageset
 from pipeline.protocol import ARMS
+from pipeline.selection import CANDIDATES, describe
 from pipeline.verdict import answer, headline
 
 QUALITY_COLUMNS = {
@@ -126,7 +127,35 @@ def make_figures(params: Params, metrics: dict, paths: argparse.Namespace) -> No
     figures.interpolations(model, train, fig_dir / "interpolations.png")
 
 
-def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: dict, per_class: dict) -> str:
+def selection_section(cells: list[dict]) -> str:
+    knobs = ", ".join(f"`{knob}` {' / '.join(f'{v:g}' if isinstance(v, float) else str(v) for v in values)}" for knob, values in CANDIDATES.items())
+    return f"""## Settings chosen on validation data
+
+Knobs set to `auto` in params are chosen per cell and per VAE arm on the `val` split, one knob at
+a time in this order, each over its candidates (first = start point): {knobs}. A value replaces the
+current one only if its validation accuracy is strictly higher. `test` is scored once, afterwards.
+
+{choices.chosen_table(cells)}
+
+What each tried value scored: validation accuracy minus the arm's baseline on val (points, mean
+over the seeds that tried it, count in brackets), each tried with the earlier knobs at their
+chosen values. Real + VAE samples, baseline real only:
+
+{choices.ablation_table(cells, "real_vae")}
+
+Real + classic + VAE, baseline real + classic:
+
+{choices.ablation_table(cells, "real_classic_vae")}
+"""
+
+
+def generation_sentence(gen: dict) -> str:
+    if "selection" not in gen:
+        return "Sampling settings were fixed in params."
+    return f"Sampling settings chosen on val: {describe(gen['selection']['chosen'])}."
+
+
+def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: dict, per_class: dict, cells: list[dict]) -> str:
     size = headline_size(params)
     sizes = params.evaluate.train_sizes
     seeds = params.evaluate.seeds
@@ -159,6 +188,7 @@ Test accuracy per class at {size} images per class (%, mean over seeds):
 
 {per_class_table(per_class, size, data["class_names"])}
 
+{selection_section(cells)}
 ## Quality of the synthetic images
 
 Measured in the feature space of a CNN trained on the cell's real images only, against real pool
@@ -172,7 +202,7 @@ over that of a new real image (below 1: closer to the training images than new d
 ## What the VAE learned (default run: {params.dataset.train_per_class} images per class, seed {params.seed})
 
 Best validation ELBO {fmt(vae.get('best_val_elbo'), digits=2)} nats per image at epoch
-{vae.get('best_epoch')}. Generation kept {gen['rows']} of {gen['drawn']} drawn samples
+{vae.get('best_epoch')}. {generation_sentence(gen)} Generation kept {gen['rows']} of {gen['drawn']} drawn samples
 ({gen['acceptance_rate'] * 100:.0f}%; {gen['rejected_confidence']} rejected by the confidence filter,
 {gen['rejected_near_copy']} as near-copies).
 
@@ -216,8 +246,8 @@ def run(params: Params, paths: argparse.Namespace) -> str:
     metrics = read_json(reports / "metrics.json")
     data, gen, vae = read_json(reports / "data.json"), read_json(reports / "generate.json"), read_json(reports / "vae" / "metrics.json")
     make_figures(params, metrics, paths)
-    per_class = read_json(reports / "evaluation.json")["per_class_acc"]
-    text = render_markdown(params, metrics, data, vae, gen, per_class)
+    evaluation = read_json(reports / "evaluation.json")
+    text = render_markdown(params, metrics, data, vae, gen, evaluation["per_class_acc"], evaluation["cells"])
     # The params next to the numbers, so a copied report folder still says what produced it.
     write_text(reports / "run_params.yaml", yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
     write_text(reports / "report.md", text)

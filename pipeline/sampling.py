@@ -74,6 +74,8 @@ def generate(
     on_batch: Callable[[int], None] | None = None,
 ) -> Iterator[Batch]:
     """Yield accepted batches class by class; memory is bounded by `cfg.batch_size`."""
+    if not cfg.is_resolved():
+        raise ValueError("generate settings still `auto`: resolve them first (pipeline.selection)")
     model.eval()
     tally = tally if tally is not None else Tally()
     train_flat = train.as_float().reshape(len(train), -1)
@@ -96,6 +98,14 @@ def generate(
                     on_batch(take)
                 yield Batch(batch.images[:take], batch.labels[:take], batch.confidence[:take], batch.nn_distance[:take])
         tally.drawn[cls], tally.kept[cls] = drawn, kept
+
+
+def draw(model: CVAE, train: ImageSet, cfg: GenerateConfig, seed: int, scorer: Scorer | None = None) -> ImageSet:
+    """All accepted samples in memory: for the evaluation's small cells, not the Parquet stage."""
+    batches = list(generate(model, train, cfg, seed, scorer))
+    images = np.concatenate([b.images for b in batches]) if batches else np.empty((0, *train.images.shape[1:]), np.uint8)
+    labels = np.concatenate([b.labels for b in batches]) if batches else np.empty(0, np.int64)
+    return ImageSet(images, labels, train.class_names)
 
 
 def _filter(images: torch.Tensor, cls: int, cfg: GenerateConfig, scorer: Scorer | None, train_flat: np.ndarray):

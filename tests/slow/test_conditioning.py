@@ -22,7 +22,7 @@ def test_generated_digits_are_recognised_as_their_class(tmp_path: Path, strategy
     params = parse_params({
         "trainer": {"progress_bar": False},
         "vae": {"epochs": 60, "early_stopping_patience": 0},
-        "generate": {"per_class": 20, "strategy": strategy},
+        "generate": {"per_class": 20, "ratio": None, "strategy": strategy, "temperature": 1.0, "min_confidence": 0.0},
     })
     preprocess(params, tmp_path)
     train, val = read_imageset(tmp_path / "train.parquet"), read_imageset(tmp_path / "val.parquet")

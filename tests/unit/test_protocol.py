@@ -101,3 +101,25 @@ def test_logreg_classifier_runs_every_arm(tiny_params: Params) -> None:
     cell = protocol.run_cell(splits, size=3, seed=0, params=params)
     assert set(cell["scores"]) == set(ARMS)
     assert all(0.0 <= cell["scores"][arm]["acc"] <= 1.0 for arm in ARMS)
+
+
+def test_selection_reads_val_and_never_test(tiny_params: Params, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Swapping the test split for another changes no choice; test is scored once per arm."""
+    pool, val = noise_set(10, 0), noise_set(4, 1)
+    scored: list[ImageSet] = []
+    real_score = protocol.score
+
+    def record(model, data):
+        scored.append(data)
+        return real_score(model, data)
+
+    monkeypatch.setattr(protocol, "score", record)
+    first = protocol.run_cell(Splits(pool, val, noise_set(4, 2)), size=3, seed=0, params=tiny_params)
+    other_test = noise_set(4, 3)
+    scored.clear()
+    second = protocol.run_cell(Splits(pool, val, other_test), size=3, seed=0, params=tiny_params)
+    assert first["selection"] == second["selection"]
+    assert sum(data is other_test for data in scored) == len(ARMS)
+    for arm, selection in first["selection"].items():
+        assert "auto" not in selection["chosen"].values()
+        assert len(selection["trace"]) > 1, f"{arm}: nothing was searched"

@@ -19,7 +19,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_params: Params) -> Pa
     (root / "reports").mkdir()
     preprocess(tiny_params, root / "data", root / "reports" / "data.json")
     train_vae.run(tiny_params, root / "data/train.parquet", root / "data/val.parquet", root / "models/cvae.ckpt", root / "reports/vae")
-    generate.run(tiny_params, root / "models/cvae.ckpt", root / "data/train.parquet", root / "syn.parquet", root / "reports/generate.json", show_progress=False)
+    generate.run(tiny_params, root / "models/cvae.ckpt", root / "data/train.parquet", root / "syn.parquet", root / "reports/generate.json", show_progress=False, val_path=root / "data/val.parquet")
     return root
 
 

@@ -13,6 +13,11 @@ from pipeline.models.cvae import CVAE
 from pipeline.sampling import Tally, generate
 
 
+def fixed(**settings) -> GenerateConfig:
+    """A config with every `auto` knob pinned, as sampling needs."""
+    return GenerateConfig(**{"strategy": "prior", "temperature": 1.0, "ratio": None, "min_confidence": 0.0, **settings})
+
+
 @pytest.fixture(scope="module")
 def train() -> ImageSet:
     rng = np.random.default_rng(0)
@@ -34,15 +39,15 @@ def collect(model: CVAE, train: ImageSet, cfg: GenerateConfig, scorer=None, tall
 
 @pytest.mark.parametrize("strategy", ["prior", "posterior", "interpolate"])
 def test_each_strategy_gives_the_requested_labeled_samples(model: CVAE, train: ImageSet, strategy: str) -> None:
-    images, labels = collect(model, train, GenerateConfig(strategy=strategy, per_class=5, batch_size=2, temperature=0.5))
+    images, labels = collect(model, train, fixed(strategy=strategy, per_class=5, batch_size=2, temperature=0.5))
     assert images.shape == (15, 8, 8, 1) and images.dtype == np.uint8
     assert np.bincount(labels).tolist() == [5, 5, 5]
-    again, _ = collect(model, train, GenerateConfig(strategy=strategy, per_class=5, batch_size=2, temperature=0.5))
+    again, _ = collect(model, train, fixed(strategy=strategy, per_class=5, batch_size=2, temperature=0.5))
     assert np.array_equal(images, again)  # seeded
 
 
 def test_ratio_scales_with_the_real_class_counts(model: CVAE, train: ImageSet) -> None:
-    _, labels = collect(model, train, GenerateConfig(per_class=None, ratio=0.5))
+    _, labels = collect(model, train, fixed(per_class=None, ratio=0.5))
     assert np.bincount(labels).tolist() == [2, 2, 2]
 
 
@@ -54,14 +59,14 @@ def test_confidence_filter_rejects_what_the_judge_doubts(model: CVAE, train: Ima
         return proba
 
     tally = Tally()
-    _, labels = collect(model, train, GenerateConfig(per_class=3, min_confidence=0.5), scorer=judge, tally=tally)
+    _, labels = collect(model, train, fixed(per_class=3, min_confidence=0.5), scorer=judge, tally=tally)
     assert set(labels) == {0}
     assert tally.rejected_confidence > 0 and tally.kept == {0: 3, 1: 0, 2: 0}
 
 
 def test_near_copy_filter(model: CVAE, train: ImageSet) -> None:
     tally = Tally()
-    _, labels = collect(model, train, GenerateConfig(per_class=2, min_nn_distance=1e6), tally=tally)
+    _, labels = collect(model, train, fixed(per_class=2, min_nn_distance=1e6), tally=tally)
     assert len(labels) == 0 and tally.rejected_copy == sum(tally.drawn.values())
 
 
@@ -71,7 +76,7 @@ def test_stage_streams_into_a_contract_file(tiny_params: Params, digits_dir: Pat
     model_path = tmp_path / "cvae.ckpt"
     module = train_vae.build_module(generate_stage.read_imageset(digits_dir / "train.parquet"), tiny_params.vae)
     train_vae.save_model(module, model_path)
-    params = tiny_params.model_copy(update={"generate": GenerateConfig(per_class=7, batch_size=4, min_confidence=0.01)})
+    params = tiny_params.model_copy(update={"generate": fixed(per_class=7, batch_size=4, min_confidence=0.01)})
     metrics = generate_stage.run(params, model_path, digits_dir / "train.parquet", tmp_path / "syn.parquet", tmp_path / "gen.json", show_progress=False)
     table = pq.read_table(tmp_path / "syn.parquet")
     assert table.num_rows == metrics["rows"] <= 70
@@ -79,6 +84,23 @@ def test_stage_streams_into_a_contract_file(tiny_params: Params, digits_dir: Pat
     assert set(table.column("source").to_pylist()) == {"synthetic"}
     assert len(set(table.column("checkpoint").to_pylist())) == 1
     assert not np.isnan(table.column("confidence").to_numpy()).any()
+
+
+def test_auto_settings_are_chosen_on_val_and_recorded(tiny_params: Params, digits_dir: Path, tmp_path: Path) -> None:
+    from pipeline import train_vae
+
+    model_path = tmp_path / "cvae.ckpt"
+    train_vae.save_model(train_vae.build_module(generate_stage.read_imageset(digits_dir / "train.parquet"), tiny_params.vae), model_path)
+    args = (model_path, digits_dir / "train.parquet", tmp_path / "syn.parquet", tmp_path / "gen.json")
+    with pytest.raises(PipelineError, match="val split"):
+        generate_stage.run(tiny_params, *args, show_progress=False)
+    metrics = generate_stage.run(tiny_params, *args, show_progress=False, val_path=digits_dir / "val.parquet")
+    chosen = metrics["selection"]["chosen"]
+    assert "auto" not in chosen.values()
+    table = pq.read_table(tmp_path / "syn.parquet")
+    assert set(table.column("strategy").to_pylist()) <= {chosen["strategy"]}, metrics
+    best = max(step["val_acc"] for step in metrics["selection"]["trace"] if step["val_acc"] is not None)
+    assert metrics["selection"]["val_acc"] == best
 
 
 def test_missing_checkpoint_is_one_clear_line(tiny_params: Params, digits_dir: Path, tmp_path: Path) -> None:

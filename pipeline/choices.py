@@ -1,0 +1,59 @@
+"""Report tables of the `auto` search: what was chosen on `val`, and what every tried value scored.
+
+The second table is the ablation: for each knob value the search tried, its validation accuracy
+minus that of the arm's baseline (real only for real+VAE, real+classic for real+classic+VAE),
+averaged over the seeds that tried it. Numbers are on `val`, the split the choice is made on;
+`test` numbers exist only for the chosen settings (the learning-curve tables).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import numpy as np
+
+from pipeline.selection import CANDIDATES, describe
+
+VAE_ARMS = {"real_vae": ("real + VAE samples", "real"), "real_classic_vae": ("real + classic + VAE", "real_classic")}
+
+
+def _has_selection(cells: list[dict]) -> bool:
+    return bool(cells) and all("selection" in c for c in cells)
+
+
+def chosen_table(cells: list[dict]) -> str:
+    """Per size and VAE arm: the settings chosen (and in how many seeds), val accuracy gained."""
+    if not _has_selection(cells):
+        return "No selection was recorded for this run."
+    lines = ["| images per class | arm | chosen on val (seeds) | val gain over baseline (points) |", "|---|---|---|---|"]
+    for size in sorted({c["size"] for c in cells}):
+        group = [c for c in cells if c["size"] == size]
+        for arm, (label, baseline) in VAE_ARMS.items():
+            counts = Counter(describe(c["selection"][arm]["chosen"]) for c in group)
+            chosen = "; ".join(f"{text} ({n})" for text, n in counts.most_common())
+            gain = np.mean([c["selection"][arm]["val_acc"] - c["val_acc"][baseline] for c in group])
+            lines.append(f"| {size} | {label} | {chosen} | {gain * 100:+.1f} |")
+    return "\n".join(lines)
+
+
+def ablation_table(cells: list[dict], arm: str) -> str:
+    """Rows: every knob value tried; columns: sizes; cells: mean val gain over the baseline."""
+    if not _has_selection(cells):
+        return ""
+    baseline = VAE_ARMS[arm][1]
+    sizes = sorted({c["size"] for c in cells})
+    gains: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for cell in cells:
+        for step in cell["selection"][arm]["trace"]:
+            if step["val_acc"] is None:  # the filter left no samples: nothing to score
+                continue
+            row = ("start", describe(step["setting"])) if step["knob"] == "start" else (step["knob"], f"{step['value']:g}" if isinstance(step["value"], float) else str(step["value"]))
+            gains[row][cell["size"]].append(step["val_acc"] - cell["val_acc"][baseline])
+    order = {knob: i for i, knob in enumerate(["start", *CANDIDATES])}
+    lines = ["| tried | " + " | ".join(f"n={s}" for s in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
+    for knob, value in sorted(gains, key=lambda kv: (order[kv[0]], kv[1])):
+        by_size = gains[(knob, value)]
+        name = f"start: {value}" if knob == "start" else f"{knob} = {value}"
+        cells_text = [f"{np.mean(by_size[s]) * 100:+.1f} ({len(by_size[s])})" if by_size.get(s) else "—" for s in sizes]
+        lines.append(f"| {name} | " + " | ".join(cells_text) + " |")
+    return "\n".join(lines)
