@@ -86,7 +86,6 @@ QUICK_DAG_PARAMS = {
     "dataset": {"train_per_class": 3},
     "trainer": {"progress_bar": False},
     "vae": {"epochs": 3, "val_every_n_epochs": 1, "early_stopping_patience": 0, "sample_every_n_epochs": 2},
-    "generate": {"per_class": 10},
     "evaluate": {"seeds": [0, 1], "train_sizes": [3], "steps": 10, "classic_copies": 1},
 }
 

@@ -49,9 +49,15 @@ def ablation_table(cells: list[dict], arm: str) -> str:
                 continue
             row = ("start", describe(step["setting"])) if step["knob"] == "start" else (step["knob"], f"{step['value']:g}" if isinstance(step["value"], float) else str(step["value"]))
             gains[row][cell["size"]].append(step["val_acc"] - cell["val_acc"][baseline])
-    order = {knob: i for i, knob in enumerate(["start", *CANDIDATES])}
+    def position(row: tuple[str, str]) -> tuple[int, int]:
+        knob, value = row
+        if knob == "start":
+            return (0, 0)
+        shown = [f"{v:g}" if isinstance(v, float) else str(v) for v in CANDIDATES.get(knob, ())]
+        return (1 + list(CANDIDATES).index(knob), shown.index(value) if value in shown else len(shown))
+
     lines = ["| tried | " + " | ".join(f"n={s}" for s in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
-    for knob, value in sorted(gains, key=lambda kv: (order[kv[0]], kv[1])):
+    for knob, value in sorted(gains, key=position):
         by_size = gains[(knob, value)]
         name = f"start: {value}" if knob == "start" else f"{knob} = {value}"
         cells_text = [f"{np.mean(by_size[s]) * 100:+.1f} ({len(by_size[s])})" if by_size.get(s) else "—" for s in sizes]

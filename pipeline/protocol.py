@@ -4,8 +4,8 @@ Inside a cell every model sees the same real images: the VAE is trained on them 
 early stopping), the synthetic samples and classic copies are made from them, and each arm's
 classifier adds its extra rows to them. The two VAE arms choose their own sampling settings and
 synthetic weight on `val` (see `selection.py`). `test` is only scored, once per arm, after every
-choice is made. Quality metrics compare the chosen synthetic images with the rest of the training
-pool, real images no model in the cell has seen.
+choice is made. Quality metrics compare samples drawn with the chosen settings with the rest of
+the training pool, real images no model in the cell has seen.
 """
 
 from __future__ import annotations
@@ -90,13 +90,17 @@ def run_cell(splits: Splits, size: int, seed: int, params: Params) -> dict:
     synthetic = sampler(selections["real_vae"].chosen)
     models["synthetic_only"] = fit(TrainingRows.of(synthetic))
     val_acc = {arm: score(models[arm], splits.val)["acc"] for arm in ("real", "real_classic")}
+    # A fixed amount (generate.per_class) for the quality metrics: recall and coverage depend on
+    # how many samples there are, and the chosen ratio differs between cells.
+    fixed_amount = {"ratio": None} if params.generate.per_class else {}
+    measured = sampler({**selections["real_vae"].chosen, **fixed_amount})
     return {
         "size": size,
         "seed": seed,
         "scores": {arm: score(models[arm], splits.test) for arm in ARMS},
         "selection": {arm: s.to_json() for arm, s in selections.items()},
         "val_acc": val_acc,
-        "quality": quality(synthetic, real, holdout, judge),
+        "quality": quality(measured, real, holdout, judge),
         "vae_val_elbo": best.best_score,
     }
 

@@ -23,7 +23,7 @@ from pipeline.markup import to_html
 from pipeline.parquet import read_imageset
 from pipeline.protocol import ARMS
 from pipeline.selection import CANDIDATES, describe
-from pipeline.verdict import answer, headline
+from pipeline.verdict import answer, diagnosis, headline
 
 QUALITY_COLUMNS = {
     "label_fidelity": "label fidelity",
@@ -195,9 +195,14 @@ Measured in the feature space of a CNN trained on the cell's real images only, a
 images no model in the cell saw. Label fidelity: share of samples that CNN assigns to their
 conditioned class. Precision/density: are samples realistic; recall/coverage: do they cover the
 real variety. Memorisation ratio: median pixel distance of a sample to its nearest training image
-over that of a new real image (below 1: closer to the training images than new data is).
+over that of a new real image (below 1: closer to the training images than new data is). Measured
+on {params.generate.per_class or "the chosen number of"} samples per class drawn with the settings chosen for
+*real + VAE*, the same amount at every size, because recall and coverage depend on how many
+samples there are.
 
 {quality_table(metrics, sizes)}
+
+At {size} images per class, {diagnosis(metrics[f"n{size}"]["quality"])}
 
 ## What the VAE learned (default run: {params.dataset.train_per_class} images per class, seed {params.seed})
 

@@ -60,3 +60,16 @@ def _significant(lo: float | None, hi: float | None) -> int:
     if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
         return 0
     return 1 if lo > 0 else -1 if hi < 0 else 0
+
+
+def diagnosis(quality: dict) -> str:
+    """Why samples may or may not help, in words, from the quality metrics of one training size."""
+    fidelity, coverage, memo = quality["label_fidelity"], quality["coverage"], quality["memorisation_ratio"]
+    looks = (f"{fidelity:.0%} of the samples are recognised as their class" if fidelity >= 0.8
+             else f"only {fidelity:.0%} of the samples are recognised as their class, so many carry a wrong label")
+    variety = (f"they cover {coverage:.0%} of the real images' neighbourhoods (coverage)" if coverage >= 0.5
+               else f"they cover only {coverage:.0%} of the real images' neighbourhoods (coverage): little variety")
+    copies = ("and sit closer to the training images than new real images do (memorisation ratio "
+              f"{memo:.2f}), i.e. they mostly restate what the classifier already sees" if memo < 1
+              else f"and are no closer to the training images than new real images are (memorisation ratio {memo:.2f})")
+    return f"{looks}; {variety}, {copies}."

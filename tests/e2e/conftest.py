@@ -19,7 +19,6 @@ PROJECT_DIRS = ["pipeline", "data/raw"]
 TINY = {
     "dataset": {"train_per_class": 3},
     "vae": {"epochs": 3, "val_every_n_epochs": 1, "early_stopping_patience": 0, "sample_every_n_epochs": 2, "hidden_channels": 8},
-    "generate": {"per_class": 4},
     "evaluate": {"seeds": [0, 1], "train_sizes": [3], "steps": 4, "classic_copies": 1},
     "trainer": {"progress_bar": False},
 }

@@ -13,7 +13,7 @@ TINY = {
     "dataset": {"train_per_class": 5},
     "trainer": {"progress_bar": False},
     "vae": {"epochs": 4, "val_every_n_epochs": 1, "early_stopping_patience": 0, "sample_every_n_epochs": 2, "hidden_channels": 8, "latent_dim": 4},
-    "generate": {"per_class": 6, "batch_size": 16},
+    "generate": {"batch_size": 16},
     "evaluate": {"seeds": [0, 1], "train_sizes": [3], "steps": 3, "classic_copies": 1},
 }
 

@@ -37,3 +37,12 @@ def test_a_loss_is_reported_as_a_loss() -> None:
 @pytest.mark.parametrize("bounds", [(None, None), (float("nan"), float("nan"))])
 def test_one_seed_is_not_a_finding(bounds: tuple) -> None:
     assert "no confidence interval" in describe_gain(0.05, *bounds)
+
+
+def test_diagnosis_names_what_is_wrong_with_the_samples() -> None:
+    from pipeline.verdict import diagnosis
+
+    prototypes = diagnosis({"label_fidelity": 1.0, "coverage": 0.25, "memorisation_ratio": 0.75})
+    assert "100% of the samples are recognised" in prototypes and "only 25%" in prototypes and "restate" in prototypes
+    mislabeled = diagnosis({"label_fidelity": 0.5, "coverage": 0.8, "memorisation_ratio": 1.2})
+    assert "wrong label" in mislabeled and "only" not in mislabeled.split(";")[1] and "no closer" in mislabeled
