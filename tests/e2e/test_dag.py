@@ -56,6 +56,11 @@ def test_dag_runs_end_to_end_is_reproducible_and_compares(tiny_project: Path) ->
     assert set(metrics["n3"]) >= {"real", "real_classic", "real_vae", "real_classic_vae", "synthetic_only", "quality"}
     report = (tiny_project / "reports/report.md").read_text()
     assert "At 3 images per class" in report
+    # the `auto` defaults were chosen on val, by the generate stage and in every cell, and reported
+    chosen = json.loads((tiny_project / "reports/generate.json").read_text())["selection"]["chosen"]
+    assert "auto" not in chosen.values()
+    assert set(pq.read_table(tiny_project / "data/synthetic/train.parquet").column("strategy").to_pylist()) <= {chosen["strategy"]}
+    assert "## Settings chosen on validation data" in report and "| 3 | real + VAE samples |" in report
     assert str(tiny_project) not in report  # no absolute paths in outputs
 
     # nothing left undeclared: a second repro has nothing to do, and dvc status is clean
