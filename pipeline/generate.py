@@ -25,7 +25,7 @@ from pipeline.parquet import ImageParquetWriter, read_imageset
 from pipeline.imageset import ImageSet
 from pipeline.models.cvae import CVAE
 from pipeline.sampling import Tally, generate, targets_per_class
-from pipeline.selection import SampleCache, choose_on_val, generation_config, requested
+from pipeline.selection import SampleCache, choose_on_val, describe, generation_config, requested
 from pipeline.training import quiet_lightning, single_device
 
 
@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     params = load_params(args.params)
     metrics = run(params, args.model, args.train, args.out, args.metrics, params.trainer.progress_bar, args.val)
+    if "selection" in metrics:
+        print(f"generate: chose on val: {describe(metrics['selection']['chosen'])}")
     print(f"generate: wrote {metrics['rows']} synthetic rows to {args.out} (acceptance {metrics['acceptance_rate']:.0%})")
 
 

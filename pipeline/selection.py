@@ -58,10 +58,6 @@ def requested(gen: GenerateConfig, evaluate: EvaluateConfig) -> Setting:
     }
 
 
-def has_auto(setting: Setting) -> bool:
-    return any(value == AUTO for value in setting.values())
-
-
 def generation_config(gen: GenerateConfig, setting: Setting) -> GenerateConfig:
     """`gen` with the sampling knobs of a concrete setting filled in."""
     return gen.model_copy(update={knob: setting[knob] for knob in GENERATION_KNOBS})

@@ -3,7 +3,7 @@
 import pytest
 
 from pipeline.config import parse_params
-from pipeline.selection import AUTO, CANDIDATES, describe, generation_config, has_auto, requested, search
+from pipeline.selection import AUTO, CANDIDATES, describe, generation_config, requested, search
 
 ALL_AUTO = dict.fromkeys(CANDIDATES, AUTO)
 
@@ -39,7 +39,7 @@ def test_nothing_auto_means_one_evaluation() -> None:
     fixed = {"strategy": "prior", "temperature": 1.0, "ratio": None, "min_confidence": 0.0, "synthetic_weight": 1.0}
     calls: list[dict] = []
     selection = search(fixed, lambda s: calls.append(s) or 0.7)
-    assert calls == [fixed] and selection.chosen == fixed and not has_auto(fixed)
+    assert calls == [fixed] and selection.chosen == fixed
 
 
 def test_temperature_is_not_searched_for_interpolation() -> None:
