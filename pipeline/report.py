@@ -137,6 +137,9 @@ current one only if its validation accuracy is strictly higher. `test` is scored
 
 {choices.chosen_table(cells)}
 
+A chosen setting's val gain is optimistic, being the best of several tries on the same images; its
+unbiased effect is the test gain in the learning-curve tables above.
+
 What each tried value scored: validation accuracy minus the arm's baseline on val (points, mean
 over the seeds that tried it, count in brackets), each tried with the earlier knobs at their
 chosen values. Real + VAE samples, baseline real only:
