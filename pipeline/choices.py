@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from pipeline.selection import CANDIDATES, describe
+from pipeline.selection import CANDIDATES, describe, show_value
 
 VAE_ARMS = {"real_vae": ("real + VAE samples", "real"), "real_classic_vae": ("real + classic + VAE", "real_classic")}
 
@@ -47,13 +47,15 @@ def ablation_table(cells: list[dict], arm: str) -> str:
         for step in cell["selection"][arm]["trace"]:
             if step["val_acc"] is None:  # the filter left no samples: nothing to score
                 continue
-            row = ("start", describe(step["setting"])) if step["knob"] == "start" else (step["knob"], f"{step['value']:g}" if isinstance(step["value"], float) else str(step["value"]))
+            row = ("start", describe(step["setting"])) if step["knob"] == "start" else (step["knob"], show_value(step["value"]))
             gains[row][cell["size"]].append(step["val_acc"] - cell["val_acc"][baseline])
+
     def position(row: tuple[str, str]) -> tuple[int, int]:
+        """Search order: the start, then each knob's candidates in the order they are tried."""
         knob, value = row
         if knob == "start":
             return (0, 0)
-        shown = [f"{v:g}" if isinstance(v, float) else str(v) for v in CANDIDATES.get(knob, ())]
+        shown = [show_value(v) for v in CANDIDATES.get(knob, ())]
         return (1 + list(CANDIDATES).index(knob), shown.index(value) if value in shown else len(shown))
 
     lines = ["| tried | " + " | ".join(f"n={s}" for s in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]

@@ -2,9 +2,10 @@
 
 Settings left `auto` in params are first chosen on `val` (see `selection.py`): the classifier of
 `evaluate.classifier` is fitted on the real training images plus each candidate's samples and the
-best validation accuracy wins; the choice goes to the metrics file. Batches stream into the file through pyarrow's writer, so memory stays bounded however many
-samples are asked for; the file appears under its final name only when complete. Acceptance
-rates of the filters go to a small metrics file.
+best validation accuracy wins; the choice goes to the metrics file. Batches stream into the file
+through pyarrow's writer, so memory stays bounded however many samples are asked for; the file
+appears under its final name only when complete. Acceptance rates of the filters go to a small
+metrics file.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from pipeline.atomic import write_json
 from pipeline.classify import Classifier, TrainingRows, fit_classifier
 from pipeline.config import GenerateConfig, Params, load_params
 from pipeline.errors import PipelineError, cli_guard
-from pipeline.models.lit_cvae import LitCVAE
-from pipeline.parquet import ImageParquetWriter, read_imageset
 from pipeline.imageset import ImageSet
 from pipeline.models.cvae import CVAE
+from pipeline.models.lit_cvae import LitCVAE
+from pipeline.parquet import ImageParquetWriter, read_imageset
 from pipeline.sampling import Tally, generate, targets_per_class
 from pipeline.selection import SampleCache, choose_on_val, describe, generation_config, requested
 from pipeline.training import quiet_lightning, single_device

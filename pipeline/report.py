@@ -22,7 +22,7 @@ from pipeline.generate import load_cvae
 from pipeline.markup import to_html
 from pipeline.parquet import read_imageset
 from pipeline.protocol import ARMS
-from pipeline.selection import CANDIDATES, describe
+from pipeline.selection import CANDIDATES, describe, show_value
 from pipeline.verdict import answer, diagnosis, headline
 
 QUALITY_COLUMNS = {
@@ -128,7 +128,7 @@ def make_figures(params: Params, metrics: dict, paths: argparse.Namespace) -> No
 
 
 def selection_section(cells: list[dict]) -> str:
-    knobs = ", ".join(f"`{knob}` {' / '.join(f'{v:g}' if isinstance(v, float) else str(v) for v in values)}" for knob, values in CANDIDATES.items())
+    knobs = ", ".join(f"`{knob}` {' / '.join(map(show_value, values))}" for knob, values in CANDIDATES.items())
     return f"""## Settings chosen on validation data
 
 Knobs set to `auto` in params are chosen per cell and per VAE arm on the `val` split, one knob at

@@ -137,6 +137,11 @@ def _key(setting: Setting) -> tuple:
     return tuple(sorted(setting.items()))
 
 
+def show_value(value: object) -> str:
+    """A knob value as tables print it: `0.5`, `10`, `posterior`."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def describe(setting: Setting) -> str:
     """Short human form for tables, e.g. `posterior T=0.5, 3x, conf>=0.9, w=0.3`."""
     parts = [str(setting["strategy"])]
