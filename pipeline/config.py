@@ -141,16 +141,29 @@ def parse_params(raw: dict, source: str = "params") -> Params:
         raise PipelineError(f"{source}: {describe_validation_error(err)}") from None
 
 
+def _param_path(loc: tuple) -> str:
+    """`generate.temperature` from pydantic's loc, without validator and union-member tags
+    (`function-after[...]`, `constrained-float`, `literal['auto']`), which are not params."""
+    return ".".join(str(part) for part in loc if not any(mark in str(part) for mark in ("-", "[")))
+
+
 def describe_validation_error(err: ValidationError) -> str:
-    """The first problem as `param.name: message (got value)`; pydantic's own text is multi-line."""
-    first = err.errors()[0]
-    loc = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-"))
+    """The first problem as `param.name: message (got value)`; pydantic's own text is multi-line.
+
+    A param that takes a value or `auto` fails once per union member; those failures are one
+    problem, so their messages are joined (`Input should be greater than 0, or 'auto'`)."""
+    errors = err.errors()
+    first = errors[0]
+    loc = _param_path(first["loc"])
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown param (misspelt?)"
+    for other in errors[1:]:
+        if _param_path(other["loc"]) == loc and other["type"] == "literal_error":
+            msg += ", or " + other["msg"].removeprefix("Input should be ")
     shown = f" (got {first['input']!r})" if "input" in first and first["type"] != "extra_forbidden" else ""
     if isinstance(first.get("input"), dict):
         shown = ""
-    more = len(err.errors()) - 1
+    more = len({_param_path(e["loc"]) for e in errors}) - 1
     tail = f"; and {more} more problem(s)" if more else ""
     return f"{loc or 'params'}: {msg}{shown}{tail}"
