@@ -18,7 +18,7 @@ DEFAULT_PARAMS = Path("params.yaml")
 
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 Positive = Annotated[int, Field(ge=1)]
-Auto = Literal["auto"]  # chosen on `val` by the pipeline itself (see pipeline/selection.py)
+Auto = Literal["auto"]  # chosen on `val` by the pipeline itself (see pipeline/evaluation/selection.py)
 
 SOURCES = ("sklearn_digits", "image_folder", "parquet", "csv", "npz", "idx")
 

@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from pipeline.imageset import ImageSet
-from pipeline.parquet import write_imageset
+from pipeline.data.imageset import ImageSet
+from pipeline.data.parquet import write_imageset
 
 FORMATS = {"png": "PNG", "jpg": "JPEG", "bmp": "BMP"}
 

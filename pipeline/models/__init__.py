@@ -1,1 +1,1 @@
-"""Plain torch networks (`cvae`, `classifier`) and their Lightning wrappers (`lit_*`)."""
+"""Networks, their Lightning modules, fitting/saving/loading the VAE, sampling it, fitting classifiers."""

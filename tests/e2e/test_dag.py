@@ -81,7 +81,7 @@ def test_dag_runs_end_to_end_is_reproducible_and_compares(tiny_project: Path) ->
     assert "train_vae" in status and "evaluate" in status
     assert "preprocess:" not in status
     run(["dvc", "repro"], tiny_project)
-    run(["python", "-m", "pipeline.compare", "run_a", "reports", "--out", "cmp"], tiny_project)
+    run(["python", "-m", "pipeline.tools.compare", "run_a", "reports", "--out", "cmp"], tiny_project)
     comparison = (tiny_project / "cmp" / "comparison.md").read_text()
     assert "vae.latent_dim" in comparison
     assert "n3.real_vae.acc_mean" in comparison
@@ -104,6 +104,6 @@ def test_dag_on_a_28x28_image_folder(tmp_path: Path) -> None:
 def test_bad_param_stops_with_one_line(tiny_project: Path) -> None:
     params = tiny_project / "params.yaml"
     params.write_text(params.read_text().replace("epochs: 3", "epochs: -3"))
-    result = run(["python", "-m", "pipeline.train_vae"], tiny_project, check=False)
+    result = run(["python", "-m", "pipeline.stages.train_vae"], tiny_project, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["error: params.yaml: vae.epochs: Input should be greater than or equal to 1 (got -3)"]

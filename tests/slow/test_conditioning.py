@@ -6,13 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.classify import TrainingRows, fit_classifier
+from pipeline.models.classify import TrainingRows, fit_classifier
 from pipeline.config import parse_params
-from pipeline.imageset import ImageSet
-from pipeline.parquet import read_imageset
-from pipeline.preprocess import run as preprocess
-from pipeline.sampling import generate
-from pipeline.train_vae import fit_cvae
+from pipeline.data.imageset import ImageSet
+from pipeline.data.parquet import read_imageset
+from pipeline.stages.preprocess import run as preprocess
+from pipeline.models.sampling import generate
+from pipeline.stages.train_vae import fit_cvae
 
 pytestmark = pytest.mark.slow
 

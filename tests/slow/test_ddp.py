@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 
 from pipeline.config import Params, TrainerConfig, VAEConfig
-from pipeline.datamodule import ImageDataModule
-from pipeline.datasets import load_dataset
-from pipeline.train_vae import build_module
-from pipeline.training import make_trainer, seed_all
+from pipeline.data.datamodule import ImageDataModule
+from pipeline.data.sources import load_dataset
+from pipeline.stages.train_vae import build_module
+from pipeline.models.training import make_trainer, seed_all
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

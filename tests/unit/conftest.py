@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Params, parse_params
-from pipeline.preprocess import run as preprocess
+from pipeline.stages.preprocess import run as preprocess
 
 TINY = {
     "dataset": {"train_per_class": 5},

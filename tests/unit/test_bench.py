@@ -14,10 +14,10 @@ import pytest
 import yaml
 from rich.console import Console
 
-from pipeline import bench
+from pipeline.bench import __main__ as bench
 from pipeline.config import Params
 from pipeline.errors import PipelineError
-from pipeline.imageset import ImageSet
+from pipeline.data.imageset import ImageSet
 
 TINY = bench.Sizes(train_images=128, train_epochs=1, repeats=1, small_epochs=1, generate=(60,), mnist_images=300, mnist_train_steps=2)
 # One torch thread: two threads on a busy two-core machine can make each step 20x slower.

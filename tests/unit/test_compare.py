@@ -1,4 +1,4 @@
-"""`python -m pipeline.compare` on fake report folders and a throwaway git repo: no training."""
+"""`python -m pipeline.tools.compare` on fake report folders and a throwaway git repo: no training."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from pipeline.compare import flatten, load_run, main
+from pipeline.tools.compare import flatten, load_run, main
 from pipeline.errors import PipelineError
 
 METRICS_A = {

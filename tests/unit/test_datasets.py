@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import DatasetConfig
-from pipeline.datasets import LOADERS, load_dataset
+from pipeline.data.sources import LOADERS, load_dataset
 from pipeline.errors import PipelineError
 from tests import datagen as dg
 
@@ -114,7 +114,7 @@ def test_on_error_skip_leaves_out_corrupt_images_and_reports_them(tmp_path, capl
     root = dg.make_image_folder(tmp_path)
     bad = [dg.corrupt(root / NAMES[1] / f"{NAMES[1]}_003.png"), root / NAMES[2] / f"{NAMES[2]}_000.png"]
     bad[1].write_text("not a png")
-    with caplog.at_level(logging.WARNING, logger="pipeline.datasets"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.data.sources"):
         data = load(source="image_folder", path=str(root), on_error="skip")
     images, labels = expected()
     keep = np.ones(36, bool)
@@ -197,7 +197,7 @@ def test_parquet_hf_classlabel_names_and_unused_classes(tmp_path, caplog):
     images, labels = expected()
     path = tmp_path / "hf.parquet"
     pq.write_table(_hf_table(images, (labels * 2).tolist(), ["a", "b", "c", "d", "e"]), path)
-    with caplog.at_level(logging.WARNING, logger="pipeline.datasets"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.data.sources"):
         data = load(source="parquet", path=str(path), image_column="img", label_column="y")
     assert data.class_names == ("a", "c", "e")
     np.testing.assert_array_equal(data.labels, labels)

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import DatasetConfig
-from pipeline.datasets import load_dataset
+from pipeline.data.sources import load_dataset
 from pipeline.errors import PipelineError
-from pipeline.imageset import ImageSet
+from pipeline.data.imageset import ImageSet
 from tests import datagen as dg
 
 PROPERTY = settings(

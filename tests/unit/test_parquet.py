@@ -7,8 +7,10 @@ import pytest
 
 from pipeline.atomic import atomic_path
 from pipeline.errors import PipelineError
-from pipeline.imageset import ImageSet
-from pipeline.parquet import ImageParquetWriter, decode_png, encode_png, read_imageset, write_imageset
+from pipeline.data.imageset import ImageSet
+from pipeline.data.images import decode_image as decode_png
+from pipeline.data.images import encode_png
+from pipeline.data.parquet import ImageParquetWriter, read_imageset, write_imageset
 
 
 def sample(n: int = 12, channels: int = 1, size: int = 8) -> ImageSet:

@@ -5,9 +5,9 @@ import pytest
 
 from pipeline.config import parse_params
 from pipeline.errors import PipelineError
-from pipeline.parquet import read_imageset
-from pipeline.preprocess import run
-from pipeline.splits import per_class_subset
+from pipeline.data.parquet import read_imageset
+from pipeline.stages.preprocess import run
+from pipeline.data.splits import per_class_subset
 
 
 def test_default_digits_split(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.imageset import ImageSet
-from pipeline.parquet import write_imageset
+from pipeline.data.imageset import ImageSet
+from pipeline.data.parquet import write_imageset
 from tests import datagen as dg
 
 NAMES = ("circle", "stroke", "blob")

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import generate, report, train_vae
+from pipeline.stages import generate, report, train_vae
 from pipeline.config import Params
-from pipeline.evaluate import summarize, write_outputs
-from pipeline.preprocess import run as preprocess
-from tests.unit.test_protocol import fake_cells
+from pipeline.evaluation.learning_curve import summarize
+from pipeline.stages.evaluate import write_outputs
+from pipeline.stages.preprocess import run as preprocess
+from tests.unit.test_cell import fake_cells
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,12 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from pipeline import generate as generate_stage
+from pipeline.stages import generate as generate_stage
 from pipeline.config import GenerateConfig, Params
 from pipeline.errors import PipelineError
-from pipeline.imageset import ImageSet
+from pipeline.data.imageset import ImageSet
 from pipeline.models.cvae import CVAE
-from pipeline.sampling import Tally, generate
+from pipeline.models.sampling import Tally, generate
 
 
 def fixed(**settings) -> GenerateConfig:
@@ -71,7 +71,7 @@ def test_near_copy_filter(model: CVAE, train: ImageSet) -> None:
 
 
 def test_stage_streams_into_a_contract_file(tiny_params: Params, digits_dir: Path, tmp_path: Path) -> None:
-    from pipeline import train_vae
+    from pipeline.models import vae as train_vae
 
     model_path = tmp_path / "cvae.ckpt"
     module = train_vae.build_module(generate_stage.read_imageset(digits_dir / "train.parquet"), tiny_params.vae)
@@ -87,7 +87,7 @@ def test_stage_streams_into_a_contract_file(tiny_params: Params, digits_dir: Pat
 
 
 def test_auto_settings_are_chosen_on_val_and_recorded(tiny_params: Params, digits_dir: Path, tmp_path: Path) -> None:
-    from pipeline import train_vae
+    from pipeline.models import vae as train_vae
 
     model_path = tmp_path / "cvae.ckpt"
     train_vae.save_model(train_vae.build_module(generate_stage.read_imageset(digits_dir / "train.parquet"), tiny_params.vae), model_path)

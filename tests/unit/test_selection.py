@@ -3,7 +3,7 @@
 import pytest
 
 from pipeline.config import parse_params
-from pipeline.selection import AUTO, CANDIDATES, describe, generation_config, requested, search
+from pipeline.evaluation.selection import AUTO, CANDIDATES, describe, generation_config, requested, search
 
 ALL_AUTO = dict.fromkeys(CANDIDATES, AUTO)
 

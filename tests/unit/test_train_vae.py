@@ -4,13 +4,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipeline import train_vae
+from pipeline.models import vae
+from pipeline.stages import train_vae
 from pipeline.config import Params
-from pipeline.datamodule import ImageDataModule
+from pipeline.data.datamodule import ImageDataModule
 from pipeline.errors import PipelineError
-from pipeline.generate import load_cvae
-from pipeline.parquet import read_imageset
-from pipeline.training import make_trainer
+from pipeline.models.vae import load_cvae
+from pipeline.data.parquet import read_imageset
+from pipeline.models.training import make_trainer
 
 
 def stage(params: Params, digits_dir: Path, out: Path) -> dict:
@@ -36,7 +37,7 @@ def test_interrupted_training_resumes_from_its_last_checkpoint(tiny_params: Para
             raise RuntimeError("power cut")
 
     with monkeypatch.context() as patch:
-        patch.setattr(train_vae.SampleGrid, "on_train_epoch_end", crash)
+        patch.setattr(vae.SampleGrid, "on_train_epoch_end", crash)
         with pytest.raises(RuntimeError, match="power cut"):
             stage(tiny_params, digits_dir, tmp_path)
     assert not (tmp_path / "models" / "cvae.ckpt").exists()  # nothing half-written
@@ -57,15 +58,15 @@ def test_interrupted_training_resumes_from_its_last_checkpoint(tiny_params: Para
 
 def test_training_is_deterministic(tiny_params: Params, digits_dir: Path) -> None:
     train, val = read_imageset(digits_dir / "train.parquet"), read_imageset(digits_dir / "val.parquet")
-    first, _ = train_vae.fit_cvae(train, val, tiny_params.vae, tiny_params.trainer, seed=1)
-    second, _ = train_vae.fit_cvae(train, val, tiny_params.vae, tiny_params.trainer, seed=1)
+    first, _ = vae.fit_cvae(train, val, tiny_params.vae, tiny_params.trainer, seed=1)
+    second, _ = vae.fit_cvae(train, val, tiny_params.vae, tiny_params.trainer, seed=1)
     for a, b in zip(first.state_dict().values(), second.state_dict().values()):
         assert torch.equal(a, b)
 
 
 def test_a_diverging_loss_stops_with_a_hint(tiny_params: Params, digits_dir: Path) -> None:
     train, val = read_imageset(digits_dir / "train.parquet"), read_imageset(digits_dir / "val.parquet")
-    module = train_vae.build_module(train, tiny_params.vae.model_copy(update={"likelihood": "gaussian"}))
+    module = vae.build_module(train, tiny_params.vae.model_copy(update={"likelihood": "gaussian"}))
     module.model.log_sigma.data.fill_(float("nan"))  # what a too-large learning rate ends in
     trainer = make_trainer(tiny_params.trainer, 1, progress_bar=False)
     with pytest.raises(PipelineError, match="lower vae.lr"):

@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.verdict import answer, describe_gain, headline
+from pipeline.reporting.verdict import answer, describe_gain, headline
 
 
 def block(vae: tuple, classic: tuple, both: tuple, both_vs_classic: tuple = (0.0, -0.01, 0.01)) -> dict:
@@ -40,7 +40,7 @@ def test_one_seed_is_not_a_finding(bounds: tuple) -> None:
 
 
 def test_diagnosis_names_what_is_wrong_with_the_samples() -> None:
-    from pipeline.verdict import diagnosis
+    from pipeline.reporting.verdict import diagnosis
 
     prototypes = diagnosis({"label_fidelity": 1.0, "coverage": 0.25, "memorisation_ratio": 0.75})
     assert "100% of the samples are recognised" in prototypes and "only 25%" in prototypes and "restate" in prototypes

@@ -1,0 +1,1 @@
+"""Data in: dataset sources, the Parquet contract, ImageSet, splits, pixels and augmentation."""

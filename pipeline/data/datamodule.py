@@ -1,0 +1,118 @@
+"""Image data for Lightning: decoded once into arrays, batched without per-item Python work.
+
+`ArrayDataset` implements `__getitems__`, so a DataLoader fetches a whole batch with one
+fancy-index instead of `batch_size` calls; with augmentation it runs albumentations per image on
+the uint8 arrays (never on PNG bytes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import albumentations as A
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from pipeline.data.augment import augment_batch, classic_transform
+from pipeline.data.imageset import ImageSet
+from pipeline.data.parquet import read_imageset
+
+
+class ArrayDataset(Dataset):
+    def __init__(
+        self,
+        data: ImageSet,
+        weights: np.ndarray | None = None,
+        transform: A.Compose | None = None,
+    ) -> None:
+        self.images = data.images  # (N, H, W, C) uint8, kept for augmentation
+        self.tensor = torch.from_numpy(data.as_float())  # (N, C, H, W) in [0, 1]
+        self.labels = torch.from_numpy(data.labels)
+        self.weights = torch.ones(len(data)) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        return self.__getitems__([i])
+
+    def __getitems__(self, index: list[int]):
+        index = torch.as_tensor(index)
+        if self.transform is None:
+            x = self.tensor[index]
+        else:
+            augmented = augment_batch(self.transform, self.images[index.numpy()])
+            x = torch.from_numpy(augmented.transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
+        return x, self.labels[index], self.weights[index]
+
+
+def keep_batch(batch):
+    """`__getitems__` already returns a batch; the default collate would re-stack it."""
+    return batch
+
+
+def seed_worker(worker_id: int) -> None:
+    """albumentations 2.0 repeats one sequence in every worker unless each is reseeded."""
+    info = torch.utils.data.get_worker_info()
+    if info is not None and getattr(info.dataset, "transform", None) is not None:
+        info.dataset.transform.set_random_seed(torch.initial_seed() % 2**32)
+
+
+def make_loader(
+    dataset: ArrayDataset, batch_size: int, shuffle: bool, num_workers: int, seed: int
+) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        collate_fn=keep_batch,
+        worker_init_fn=seed_worker,
+        generator=generator,
+        persistent_workers=num_workers > 0,
+    )
+
+
+class ImageDataModule(pl.LightningDataModule):
+    """Train/val loaders over contract Parquet files (or ImageSets already in memory)."""
+
+    def __init__(
+        self,
+        train: ImageSet | Path | str,
+        val: ImageSet | Path | str | None,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        augment: bool = False,
+        seed: int = 0,
+        train_weights: np.ndarray | None = None,
+    ) -> None:
+        super().__init__()
+        self._train_source, self._val_source = train, val
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.augment, self.train_weights = augment, train_weights
+        self.train_set: ImageSet | None = None
+        self.val_set: ImageSet | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None:
+            self.train_set = _as_imageset(self._train_source)
+            self.val_set = None if self._val_source is None else _as_imageset(self._val_source)
+
+    def train_dataloader(self) -> DataLoader:
+        transform = classic_transform(self.seed) if self.augment else None
+        dataset = ArrayDataset(self.train_set, self.train_weights, transform)
+        batch = min(self.batch_size, len(dataset))
+        return make_loader(dataset, batch, True, self.num_workers, self.seed)
+
+    def val_dataloader(self) -> DataLoader | list:
+        if self.val_set is None:
+            return []
+        return make_loader(ArrayDataset(self.val_set), 1024, False, 0, self.seed)
+
+
+def _as_imageset(source: ImageSet | Path | str) -> ImageSet:
+    return source if isinstance(source, ImageSet) else read_imageset(source)

@@ -1,0 +1,184 @@
+"""Quality of synthetic samples: fidelity, variety and memorisation, against real images.
+
+Pure numpy/scipy returning plain floats. Distances are Euclidean on whatever rows the caller
+passes (flattened pixels or features); an undefined ratio is `float("nan")`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import linalg
+from scipy.spatial.distance import cdist
+
+if TYPE_CHECKING:
+    from pipeline.data.imageset import ImageSet
+    from pipeline.models.classify import Classifier
+
+NAN = float("nan")
+# Largest query-by-reference distance block held in memory at once (~64 MiB of float64).
+_BLOCK_ELEMENTS = 1 << 23
+
+
+def _as_2d(feats: ArrayLike, name: str, min_rows: int = 1) -> NDArray[np.floating]:
+    arr = np.asarray(feats)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be an (N, D) array, got shape {arr.shape}")
+    if arr.shape[0] < min_rows:
+        raise ValueError(f"{name} needs at least {min_rows} rows, got {arr.shape[0]}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def _gaussian(feats: NDArray[np.floating]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    x = feats.astype(np.float64, copy=False)
+    return x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))
+
+
+def _sqrtm_real(mat: NDArray[np.float64]) -> NDArray[np.float64]:
+    # sqrtm warns on (near-)singular input; callers check finiteness themselves.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        root = linalg.sqrtm(mat)
+    return np.real(root)  # imaginary parts are numerical noise of a PSD product
+
+
+def frechet_distance(feats_a: ArrayLike, feats_b: ArrayLike, eps: float = 1e-6) -> float:
+    """Fréchet distance between Gaussians fitted to two (N, D) feature sets (the FID formula).
+
+    d^2 = |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2}). When the covariance product is
+    too singular for sqrtm (few samples, many dims), eps * I is added to both covariances,
+    as pytorch-fid does. Rounding can push the result slightly negative: clamped at 0.
+    """
+    a = _as_2d(feats_a, "feats_a", min_rows=2)
+    b = _as_2d(feats_b, "feats_b", min_rows=2)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"feature dims differ: {a.shape[1]} vs {b.shape[1]}")
+    mu_a, cov_a = _gaussian(a)
+    mu_b, cov_b = _gaussian(b)
+    covmean = _sqrtm_real(cov_a @ cov_b)
+    if not np.all(np.isfinite(covmean)):
+        offset = eps * np.eye(cov_a.shape[0])
+        covmean = _sqrtm_real((cov_a + offset) @ (cov_b + offset))
+    diff = mu_a - mu_b
+    dist = diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(covmean)
+    return max(float(dist), 0.0)
+
+
+def _knn_radii(feats: NDArray[np.floating], k: int) -> NDArray[np.float64]:
+    """Distance from each row to its k-th nearest *other* row (column 0 is the row itself)."""
+    d = cdist(feats, feats)
+    return np.partition(d, k, axis=1)[:, k]
+
+
+def prdc(real_feats: ArrayLike, fake_feats: ArrayLike, k: int = 5) -> dict[str, float]:
+    """Precision, recall, density and coverage of fake samples against real ones.
+
+    Precision/recall: Kynkäänniemi et al. 2019 (share of fake rows inside the real k-NN
+    manifold, and vice versa). Density/coverage: Naeem et al. 2020 (how many real k-NN balls
+    hold each fake row, / k; share of real balls holding at least one fake row). Membership
+    is strict (distance < radius), as in Naeem et al.'s reference code: each ball then holds
+    exactly k points of its own set, which makes density of identical sets exactly 1 (absent
+    ties). Caveat: a radius of 0 (k+1 duplicate rows) is an empty ball.
+
+    A k-NN radius needs k other points, so k is clipped to (rows - 1) separately for each
+    set; each set needs at least 2 rows. Full pairwise matrices: fine for a few thousand rows.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    real = _as_2d(real_feats, "real_feats", min_rows=2)
+    fake = _as_2d(fake_feats, "fake_feats", min_rows=2)
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(f"feature dims differ: {real.shape[1]} vs {fake.shape[1]}")
+    k_real = min(k, real.shape[0] - 1)
+    k_fake = min(k, fake.shape[0] - 1)
+    real_radii = _knn_radii(real, k_real)
+    fake_radii = _knn_radii(fake, k_fake)
+    d_rf = cdist(real, fake)  # (n_real, n_fake)
+    in_real_balls = d_rf < real_radii[:, None]
+    in_fake_balls = d_rf < fake_radii[None, :]
+    return {
+        "precision": float(in_real_balls.any(axis=0).mean()),
+        "recall": float(in_fake_balls.any(axis=1).mean()),
+        "density": float(in_real_balls.sum(axis=0).mean() / k_real),
+        "coverage": float(in_real_balls.any(axis=1).mean()),
+    }
+
+
+def nearest_distances(query: ArrayLike, reference: ArrayLike) -> NDArray[np.float64]:
+    """Euclidean distance from each query row to its nearest reference row.
+
+    Query rows are processed in blocks so at most ~_BLOCK_ELEMENTS distances live at once
+    (100k x 10k fits easily). The nearest row is found with the fast |q|^2 + |r|^2 - 2 q.r
+    expansion, then its distance is recomputed directly, so exact copies give exactly 0
+    instead of cancellation noise.
+    """
+    ref = _as_2d(reference, "reference", min_rows=1)
+    q_all = _as_2d(query, "query", min_rows=0)
+    if q_all.shape[1] != ref.shape[1]:
+        raise ValueError(f"feature dims differ: {q_all.shape[1]} vs {ref.shape[1]}")
+    dtype = np.result_type(q_all.dtype, ref.dtype, np.float32)
+    ref = ref.astype(dtype, copy=False)
+    ref_sq = np.einsum("ij,ij->i", ref, ref)
+    rows = max(1, _BLOCK_ELEMENTS // ref.shape[0])
+    out = np.empty(q_all.shape[0], dtype=np.float64)
+    for start in range(0, q_all.shape[0], rows):
+        q = q_all[start : start + rows].astype(dtype, copy=False)
+        scores = ref_sq[None, :] - 2.0 * (q @ ref.T)  # |q - r|^2 minus the constant |q|^2
+        nearest = ref[np.argmin(scores, axis=1)]
+        diff = (q - nearest).astype(np.float64)
+        out[start : start + q.shape[0]] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    return out
+
+
+def memorisation(
+    synthetic: ArrayLike,
+    train: ArrayLike,
+    holdout: ArrayLike,
+    copy_quantile: float = 0.01,
+) -> dict[str, float | int]:
+    """Does the generator copy its training images? Compare against genuinely new real images.
+
+    Raw NN distances mean nothing on their own, so the holdout -> train distances set the
+    scale: ratio < 1 means synthetic rows sit closer to training rows than unseen real rows
+    do. A synthetic row is a near copy when its NN distance is strictly below the
+    `copy_quantile` quantile of holdout -> train distances (closer than almost any new real
+    image). ratio is nan when the holdout median is 0.
+    """
+    if not 0.0 <= copy_quantile <= 1.0:
+        raise ValueError(f"copy_quantile must lie in [0, 1], got {copy_quantile}")
+    syn_nn = nearest_distances(_as_2d(synthetic, "synthetic", min_rows=1), train)
+    real_nn = nearest_distances(_as_2d(holdout, "holdout", min_rows=1), train)
+    syn_median = float(np.median(syn_nn))
+    real_median = float(np.median(real_nn))
+    threshold = float(np.quantile(real_nn, copy_quantile))
+    copies = int(np.count_nonzero(syn_nn < threshold))
+    return {
+        "syn_to_train_median": syn_median,
+        "real_to_train_median": real_median,
+        "ratio": syn_median / real_median if real_median > 0 else NAN,
+        "copy_threshold": threshold,
+        "near_copies": copies,
+        "near_copy_rate": copies / syn_nn.size,
+    }
+
+
+def sample_quality(synthetic: ImageSet, real: ImageSet, holdout: ImageSet, judge: Classifier) -> dict:
+    """Fidelity, diversity and memorisation of the samples, in the judge CNN's features."""
+    syn_x, hold_x = synthetic.as_float(), holdout.as_float()
+    syn_f, hold_f = judge.features(syn_x), judge.features(hold_x)
+    pr = prdc(hold_f, syn_f, k=5)
+    memo = memorisation(
+        syn_x.reshape(len(syn_x), -1), real.as_float().reshape(len(real), -1), hold_x.reshape(len(hold_x), -1)
+    )
+    return {
+        "label_fidelity": float(np.mean(synthetic.labels == judge.predict(syn_x))),
+        "fd": frechet_distance(hold_f, syn_f),
+        **pr,
+        "memorisation_ratio": memo["ratio"],
+        "near_copy_rate": memo["near_copy_rate"],
+    }

@@ -1,0 +1,108 @@
+"""Fit, save and load the class-conditional VAE: what the train_vae stage, the learning curve,
+the generate stage and the report share.
+
+`fit_cvae` keeps the epoch with the best validation ELBO (`val` only, never `test`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import EarlyStopping
+
+from pipeline.atomic import atomic_path
+from pipeline.config import TrainerConfig, VAEConfig
+from pipeline.data.datamodule import ImageDataModule
+from pipeline.data.images import auto_scale, tensor_to_uint8, tile
+from pipeline.data.imageset import ImageSet
+from pipeline.errors import PipelineError
+from pipeline.models.lit_cvae import LitCVAE
+from pipeline.models.training import BestWeights, make_trainer, quiet_lightning, seed_all
+
+MONITOR = "val/elbo"
+
+
+def build_module(data: ImageSet, cfg: VAEConfig) -> LitCVAE:
+    c, h, w = data.image_shape
+    return LitCVAE(
+        c, h, w, list(data.class_names), cfg.latent_dim, cfg.hidden_channels, cfg.likelihood,
+        cfg.lr, cfg.beta, cfg.kl_warmup_epochs, cfg.free_bits,
+    )
+
+
+def fit_cvae(
+    train: ImageSet,
+    val: ImageSet,
+    cfg: VAEConfig,
+    trainer_cfg: TrainerConfig,
+    seed: int,
+    logger=False,
+    extra_callbacks: list[pl.Callback] | None = None,
+    ckpt_path: str | None = None,
+    progress_bar: bool | None = None,
+) -> tuple[LitCVAE, BestWeights]:
+    """Fit on `train`, keep the epoch with the best validation ELBO. Used by the stage and by
+    the learning curve, which trains one VAE per (size, seed) cell."""
+    seed_all(seed, trainer_cfg)
+    module = build_module(train, cfg)
+    best = BestWeights(MONITOR, mode="max")
+    callbacks: list[pl.Callback] = [best, *(extra_callbacks or [])]
+    if cfg.early_stopping_patience:
+        # Lightning counts patience in validation checks, the param in epochs.
+        checks = math.ceil(cfg.early_stopping_patience / cfg.val_every_n_epochs)
+        callbacks.append(EarlyStopping(MONITOR, mode="max", patience=checks))
+    datamodule = ImageDataModule(
+        train, val, cfg.batch_size, trainer_cfg.num_workers, augment=cfg.augment, seed=seed
+    )
+    trainer = make_trainer(
+        trainer_cfg, cfg.epochs, callbacks, logger, progress_bar, val_every_n_epochs=cfg.val_every_n_epochs
+    )
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    return module, best
+
+
+class SampleGrid(pl.Callback):
+    """Every N epochs, log a grid of samples (one row per class) to dvclive."""
+
+    def __init__(self, every_n_epochs: int, per_class: int = 8) -> None:
+        self.every, self.per_class = every_n_epochs, per_class
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: LitCVAE) -> None:
+        epoch = trainer.current_epoch + 1
+        if not self.every or epoch % self.every or not trainer.loggers:
+            return
+        model = module.model
+        z = torch.randn(self.per_class, model.latent_dim, generator=torch.Generator().manual_seed(0))
+        rows = []
+        for cls in range(model.num_classes):
+            y = torch.full((self.per_class,), cls, dtype=torch.long)
+            rows.append(list(tensor_to_uint8(model.decode(z.to(module.device), y.to(module.device)))))
+        picture = tile(rows, scale=auto_scale(rows[0][0].shape[0]))
+        trainer.loggers[0].experiment.log_image(f"samples/epoch_{epoch:04d}.png", picture)
+
+
+def save_model(module: LitCVAE, path: Path) -> None:
+    """A lean checkpoint: weights and hyperparameters, no optimizer or absolute paths."""
+    payload = {
+        "state_dict": module.state_dict(),
+        "hyper_parameters": dict(module.hparams),
+        "pytorch-lightning_version": pl.__version__,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_cvae(path: Path) -> LitCVAE:
+    if not path.exists():
+        raise PipelineError(f"{path}: checkpoint not found (run the train_vae stage first)")
+    quiet_lightning()
+    return LitCVAE.load_from_checkpoint(path, map_location="cpu", weights_only=True).eval()
+
+
+def file_digest(path: Path) -> str:
+    """Short content hash of a checkpoint: the provenance column of every synthetic row."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""What a person reads: the report (a Jinja2 template), its tables, figures and verdict sentences."""

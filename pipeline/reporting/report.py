@@ -1,0 +1,88 @@
+"""The report: figures drawn from the run's outputs and the Markdown text from its metrics.
+
+Nothing is hand-written: the verdict, tables and figures are all computed from what the earlier
+stages wrote, so the report always matches `reports/metrics.json`. The prose and layout live in
+the Jinja2 template `templates/report.md.j2`; this module computes what fills it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from pipeline.config import Params
+from pipeline.data.imageset import ImageSet
+from pipeline.evaluation.arms import GAIN_ARMS, NAMES
+from pipeline.evaluation.selection import CANDIDATES, describe, show_value
+from pipeline.models.cvae import CVAE
+from pipeline.reporting import charts, figures, selection_tables, tables
+from pipeline.reporting.training_log import read_live_series
+from pipeline.reporting.verdict import answer, diagnosis, headline
+
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("pipeline.reporting", "templates"),
+    autoescape=False,  # Markdown, not HTML: the HTML writer escapes what it needs
+    keep_trailing_newline=True,
+    undefined=jinja2.StrictUndefined,  # a misspelt placeholder fails instead of printing nothing
+)
+
+
+def make_figures(params: Params, metrics: dict, fig_dir: Path, live_dir: Path, real: ImageSet, val: ImageSet, synthetic: ImageSet, model: CVAE) -> None:
+    sizes = params.evaluate.train_sizes
+    charts.learning_curve(metrics, sizes, list(NAMES), fig_dir / "learning_curve.png")
+    charts.gains(metrics, sizes, list(GAIN_ARMS), fig_dir / "gains.png")
+    charts.training_curves(read_live_series(live_dir), fig_dir / "vae_training.png")
+    figures.real_vs_synthetic(real, synthetic, fig_dir / "real_vs_synthetic.png")
+    figures.reconstructions(model, val, fig_dir / "reconstructions.png")
+    figures.latent_map(model, val, fig_dir / "latent_map.png")
+    figures.interpolations(model, real, fig_dir / "interpolations.png")
+
+
+def generation_sentence(gen: dict) -> str:
+    if "selection" not in gen:
+        return "Sampling settings were fixed in params."
+    return f"Sampling settings chosen on val: {describe(gen['selection']['chosen'])}."
+
+
+def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: dict, per_class: dict, cells: list[dict]) -> str:
+    size = tables.headline_size(params)
+    sizes = params.evaluate.train_sizes
+    c, h, w = data["image_shape"]
+    context = {
+        "answer": answer(metrics, size),
+        "headline": headline(metrics, size),
+        "data": data,
+        "classifier": params.evaluate.classifier.upper(),
+        "seeds": len(params.evaluate.seeds),
+        "steps": params.evaluate.steps,
+        "size": size,
+        "results_tables": [(s, tables.results_table(metrics, s)) for s in sizes],
+        "per_class_table": tables.per_class_table(per_class, size, data["class_names"]),
+        "knobs": ", ".join(f"`{knob}` {' / '.join(map(show_value, values))}" for knob, values in CANDIDATES.items()),
+        "chosen_table": selection_tables.chosen_table(cells),
+        "ablation_real_vae": selection_tables.ablation_table(cells, "real_vae"),
+        "ablation_real_classic_vae": selection_tables.ablation_table(cells, "real_classic_vae"),
+        "quality_amount": params.generate.per_class or "the chosen number of",
+        "quality_table": tables.quality_table(metrics, sizes),
+        "diagnosis": diagnosis(metrics[f"n{size}"]["quality"]),
+        "default_size": params.dataset.train_per_class,
+        "seed": params.seed,
+        "best_elbo": tables.fmt(vae.get("best_val_elbo"), digits=2),
+        "vae": vae,
+        "generation_sentence": generation_sentence(gen),
+        "gen": gen,
+        "acceptance": f"{gen['acceptance_rate'] * 100:.0f}",
+        "source": params.dataset.source,
+        "c": c, "h": h, "w": w,
+        "num_classes": len(data["class_names"]),
+        "rows_per_split": ", ".join(f"{k} {v}" for k, v in data["rows"].items()),
+        "balance": ", ".join(f"{name}: {count}" for name, count in zip(data["class_names"], data["class_counts"]["train"])),
+        "params_yaml": params_yaml(params).rstrip(),
+    }
+    return TEMPLATES.get_template("report.md.j2").render(context)
+
+
+def params_yaml(params: Params) -> str:
+    return yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)

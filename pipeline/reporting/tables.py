@@ -1,0 +1,71 @@
+"""The report's Markdown tables and number formats, computed from the metrics files."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.config import Params
+from pipeline.evaluation.arms import ARMS, FULL
+
+QUALITY_COLUMNS = {
+    "label_fidelity": "label fidelity",
+    "fd": "Fréchet dist.",
+    "precision": "precision",
+    "recall": "recall",
+    "density": "density",
+    "coverage": "coverage",
+    "memorisation_ratio": "memorisation ratio",
+    "near_copy_rate": "near-copy rate",
+}
+
+
+def headline_size(params: Params) -> int:
+    """The size the verdict talks about: the default training size if the curve has it."""
+    sizes = params.evaluate.train_sizes
+    return params.dataset.train_per_class if params.dataset.train_per_class in sizes else min(sizes)
+
+
+def fmt(value: float | None, pct: bool = False, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "n/a"
+    return f"{value * 100:.1f}" if pct else f"{value:.{digits}f}"
+
+
+def fmt_ci(entry: dict, prefix: str, signed: bool = False) -> str:
+    mean, lo, hi = entry[f"{prefix}_mean"], entry[f"{prefix}_lo"], entry[f"{prefix}_hi"]
+    sign = "+" if signed else ""
+    if lo is None:
+        return f"{mean * 100:{sign}.1f}"
+    return f"{mean * 100:{sign}.1f} [{lo * 100:{sign}.1f}, {hi * 100:{sign}.1f}]"
+
+
+def results_table(metrics: dict, size: int) -> str:
+    block = metrics[f"n{size}"]
+    lines = [
+        "| arm | accuracy % [95% CI] | macro-F1 % | gain over real (points) | gain over classic (points) | gap to full closed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for arm in ARMS:
+        e = block[arm.name]
+        gain = fmt_ci(e, "gain", signed=True) if "gain_mean" in e else "—"
+        vs_classic = fmt_ci(e, "gain_vs_classic", signed=True) if "gain_vs_classic_mean" in e else "—"
+        closed = f"{e['gap_closed'] * 100:.0f}%" if e.get("gap_closed") is not None else "—"
+        lines.append(f"| {arm.label} | {fmt_ci(e, 'acc')} | {fmt(e['f1_mean'], pct=True)} | {gain} | {vs_classic} | {closed} |")
+    lines.append(f"| {FULL.label} | {fmt_ci(metrics['full'], 'acc')} | {fmt(metrics['full']['f1_mean'], pct=True)} | — | — | 100% |")
+    return "\n".join(lines)
+
+
+def per_class_table(per_class: dict, size: int, class_names: list[str]) -> str:
+    block = per_class[f"n{size}"]
+    lines = ["| class | " + " | ".join(arm.label for arm in ARMS) + " |", "|---" * (len(ARMS) + 1) + "|"]
+    for i, name in enumerate(class_names):
+        lines.append(f"| {name} | " + " | ".join(fmt(block[arm.name][i], pct=True) for arm in ARMS) + " |")
+    return "\n".join(lines)
+
+
+def quality_table(metrics: dict, sizes: list[int]) -> str:
+    lines = ["| images per class | " + " | ".join(QUALITY_COLUMNS.values()) + " |", "|---" * (len(QUALITY_COLUMNS) + 1) + "|"]
+    for size in sizes:
+        q = metrics[f"n{size}"]["quality"]
+        lines.append(f"| {size} | " + " | ".join(fmt(q[k], digits=2 if k == "fd" else 3) for k in QUALITY_COLUMNS) + " |")
+    return "\n".join(lines)

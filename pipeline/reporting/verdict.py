@@ -1,0 +1,70 @@
+"""Plain-words sentences computed from the metrics, so the report's headline follows the numbers."""
+
+from __future__ import annotations
+
+import math
+
+from pipeline.evaluation.arms import BY_NAME
+
+def _points(value: float) -> str:
+    return f"{value * 100:+.1f}"
+
+
+def describe_gain(mean: float, lo: float | None, hi: float | None) -> str:
+    """'+1.8 points (95% CI +0.6 to +3.0)' and whether that is a gain, a loss or neither."""
+    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
+        return f"{_points(mean)} points (a single seed: no confidence interval, not a finding)"
+    ci = f"95% CI {_points(lo)} to {_points(hi)}"
+    if lo > 0:
+        return f"{_points(mean)} points of accuracy ({ci})"
+    if hi < 0:
+        return f"{_points(mean)} points, a significant loss ({ci})"
+    return f"{_points(mean)} points, not significant ({ci})"
+
+
+def headline(metrics: dict, size: int) -> str:
+    """One sentence: what VAE samples, classic augmentation and both do at `size` per class."""
+    block = metrics[f"n{size}"]
+    vae = block["real_vae"]
+    parts = [f"At {size} images per class, VAE samples change test accuracy by "
+             f"{describe_gain(vae['gain_mean'], vae['gain_lo'], vae['gain_hi'])}"]
+    for arm in ("real_classic", "real_classic_vae"):
+        entry = block[arm]
+        parts.append(f"{BY_NAME[arm].phrase} by {describe_gain(entry['gain_mean'], entry['gain_lo'], entry['gain_hi'])}")
+    return "; ".join(parts) + "."
+
+
+def answer(metrics: dict, size: int) -> str:
+    """The short answer to 'does generative augmentation help?' at `size` per class."""
+    block = metrics[f"n{size}"]
+    vae, both = block["real_vae"], block["real_classic_vae"]
+    vs_classic = both.get("gain_vs_classic_lo"), both.get("gain_vs_classic_hi")
+    if _significant(vae["gain_lo"], vae["gain_hi"]) == 1:
+        verdict = "Yes: VAE samples help over real images alone"
+    elif _significant(vae["gain_lo"], vae["gain_hi"]) == -1:
+        verdict = "No: VAE samples hurt compared with real images alone"
+    else:
+        verdict = "Not shown: the VAE's gain over real images alone is within noise"
+    extra = {1: "and they add to classic augmentation", -1: "and they hurt on top of classic augmentation"}.get(
+        _significant(*vs_classic), "and on top of classic augmentation they make no significant difference"
+    )
+    return f"{verdict}, {extra} (at {size} images per class)."
+
+
+def _significant(lo: float | None, hi: float | None) -> int:
+    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
+        return 0
+    return 1 if lo > 0 else -1 if hi < 0 else 0
+
+
+def diagnosis(quality: dict) -> str:
+    """Why samples may or may not help, in words, from the quality metrics of one training size."""
+    fidelity, coverage, memo = quality["label_fidelity"], quality["coverage"], quality["memorisation_ratio"]
+    looks = (f"{fidelity:.0%} of the samples are recognised as their class" if fidelity >= 0.8
+             else f"only {fidelity:.0%} of the samples are recognised as their class, so many carry a wrong label")
+    variety = (f"they cover {coverage:.0%} of the real images' neighbourhoods (coverage)" if coverage >= 0.5
+               else f"they cover only {coverage:.0%} of the real images' neighbourhoods (coverage): little variety")
+    copies = ("and sit closer to the training images than new real images do (memorisation ratio "
+              f"{memo:.2f}), i.e. they mostly restate what the classifier already sees" if memo < 1
+              else f"and are no closer to the training images than new real images are (memorisation ratio {memo:.2f})")
+    return f"{looks}; {variety}, {copies}."

@@ -1,0 +1,63 @@
+"""Stage 4: the learning curve of every augmentation arm, with confidence intervals over seeds.
+
+For each training size and seed (`evaluate.train_sizes` x `evaluate.seeds`) one cell runs (see
+`pipeline/evaluation/cell.py`). Writes `reports/metrics.json` (flat keys for `dvc metrics diff`),
+the plot tables under `reports/plots/` and every per-seed number in `reports/evaluation.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+from pathlib import Path
+
+from pipeline.atomic import write_json, write_text
+from pipeline.config import Params, load_params
+from pipeline.data.parquet import read_imageset
+from pipeline.errors import cli_guard
+from pipeline.evaluation import learning_curve
+from pipeline.evaluation.arms import NAMES
+from pipeline.evaluation.cell import Splits
+
+
+def run(params: Params, data_dir: Path, reports_dir: Path, show_progress: bool = True) -> dict:
+    splits = Splits(*(read_imageset(data_dir / f"{name}.parquet") for name in ("pool", "val", "test")))
+    cells, full = learning_curve.run(splits, params, show_progress)
+    summary = learning_curve.summarize(cells, full, params.evaluate.train_sizes)
+    write_outputs(summary, cells, full, reports_dir)
+    return summary
+
+
+def write_outputs(summary: dict, cells: list[dict], full: list[dict], reports_dir: Path) -> None:
+    write_json(reports_dir / "metrics.json", summary)
+    write_json(reports_dir / "evaluation.json", {"per_class_acc": learning_curve.per_class_means(cells), "cells": cells, "full": full})
+    for name, rows in learning_curve.plot_tables(summary, cells).items():
+        write_text(reports_dir / "plots" / f"{name}.csv", to_csv(rows))
+
+
+def to_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+@cli_guard
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--data-dir", type=Path, default=Path("data/processed"))
+    parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    summary = run(params, args.data_dir, args.reports_dir, params.trainer.progress_bar)
+    for size in params.evaluate.train_sizes:
+        block = summary[f"n{size}"]
+        print(f"n={size}: " + ", ".join(f"{arm} {block[arm]['acc_mean']:.3f}" for arm in NAMES))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Stage 1: load the source dataset and write stratified Parquet splits.
+
+Writes `test`, `val`, the training `pool` (what the learning curve and the `full` arm draw
+from) and `train`, the default small training set of `dataset.train_per_class` per class.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.atomic import write_json
+from pipeline.config import Params, load_params
+from pipeline.data.sources import load_dataset
+from pipeline.errors import cli_guard
+from pipeline.data.imageset import ImageSet
+from pipeline.data.parquet import write_imageset
+from pipeline.data.splits import per_class_subset, split_test_val_pool
+
+SPLITS = ("train", "val", "test", "pool")
+
+
+def run(params: Params, out_dir: Path, summary_path: Path | None = None) -> dict:
+    cfg = params.dataset
+    data = load_dataset(cfg)
+    test, val, pool = split_test_val_pool(
+        data.labels, cfg.test_fraction, cfg.val_fraction, params.seed, data.class_names
+    )
+    pool_set = data.subset(pool)
+    train_index = per_class_subset(
+        pool_set.labels, cfg.train_per_class, params.seed, data.class_names, "dataset.train_per_class"
+    )
+    splits = {
+        "train": pool_set.subset(train_index),
+        "val": data.subset(val),
+        "test": data.subset(test),
+        "pool": pool_set,
+    }
+    for name, split in splits.items():
+        write_imageset(out_dir / f"{name}.parquet", split)
+    summary = fingerprint(splits)
+    if summary_path is not None:
+        write_json(summary_path, summary)
+    return summary
+
+
+def fingerprint(splits: dict[str, ImageSet]) -> dict:
+    """What a report needs to say what data it is about: sizes, balance, shape."""
+    any_split = next(iter(splits.values()))
+    c, h, w = any_split.image_shape
+    return {
+        "image_shape": [c, h, w],
+        "class_names": list(any_split.class_names),
+        "rows": {name: len(split) for name, split in splits.items()},
+        "class_counts": {name: split.class_counts().tolist() for name, split in splits.items()},
+    }
+
+
+@cli_guard
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--out-dir", type=Path, default=Path("data/processed"))
+    parser.add_argument("--summary", type=Path, default=Path("reports/data.json"))
+    args = parser.parse_args(argv)
+    summary = run(load_params(args.params), args.out_dir, args.summary)
+    print(f"preprocess: {summary['rows']} rows, image shape {summary['image_shape']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Stage 5: a Markdown and a self-contained HTML report, regenerated from the metrics files.
+
+The text and figures come from `pipeline/reporting/` (the template is
+`pipeline/reporting/templates/report.md.j2`); this stage reads the earlier stages' outputs and
+writes `report.md`, `report.html`, `run_params.yaml` and `figures/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from pipeline.atomic import write_text
+from pipeline.config import Params, load_params
+from pipeline.data.parquet import read_imageset
+from pipeline.errors import PipelineError, cli_guard
+from pipeline.models.vae import load_cvae
+from pipeline.reporting.html import to_html
+from pipeline.reporting.report import make_figures, params_yaml, render_markdown
+
+
+def read_json(path: Path) -> dict:
+    if not path.exists():
+        raise PipelineError(f"{path}: not found (run the stage that writes it first)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def run(params: Params, paths: argparse.Namespace) -> str:
+    reports = paths.reports_dir
+    metrics = read_json(reports / "metrics.json")
+    data, gen, vae = read_json(reports / "data.json"), read_json(reports / "generate.json"), read_json(reports / "vae" / "metrics.json")
+    make_figures(
+        params, metrics, reports / "figures", reports / "vae" / "plots" / "metrics",
+        real=read_imageset(paths.data_dir / "train.parquet"), val=read_imageset(paths.data_dir / "val.parquet"),
+        synthetic=read_imageset(paths.synthetic), model=load_cvae(paths.model).model,
+    )
+    evaluation = read_json(reports / "evaluation.json")
+    text = render_markdown(params, metrics, data, vae, gen, evaluation["per_class_acc"], evaluation["cells"])
+    # The params next to the numbers, so a copied report folder still says what produced it.
+    write_text(reports / "run_params.yaml", params_yaml(params))
+    write_text(reports / "report.md", text)
+    write_text(reports / "report.html", to_html(text, reports))
+    return text
+
+
+@cli_guard
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    parser.add_argument("--data-dir", type=Path, default=Path("data/processed"))
+    parser.add_argument("--synthetic", type=Path, default=Path("data/synthetic/train.parquet"))
+    parser.add_argument("--model", type=Path, default=Path("models/cvae.ckpt"))
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    text = run(params, args)
+    print(text.split("\n\n")[1].strip("*"))
+
+
+if __name__ == "__main__":
+    main()
