@@ -101,13 +101,14 @@ class GenerateConfig(Strict):
 
 
 class EvaluateConfig(Strict):
-    seeds: Annotated[list[int], Field(min_length=1)] = [0, 1, 2, 3, 4]
-    train_sizes: Annotated[list[Positive], Field(min_length=1)] = [5, 10, 20]
+    seeds: Annotated[list[int], Field(min_length=1)] = list(range(20))
+    train_sizes: Annotated[list[Positive], Field(min_length=1)] = [5, 10]
     classifier: Literal["cnn", "logreg"] = "cnn"
-    steps: Positive = 100  # optimizer steps per classifier, the same for every arm
-    batch_size: Positive = 128
+    steps: Positive = 200  # the longest training tried (each arm also tries 1/2 and 1/4 of it on val)
+    batch_size: Positive = 64
     lr: Annotated[float, Field(gt=0, le=1)] = 5e-3
-    classic_copies: Positive = 10  # albumentations draws per real image in the classic arms
+    classic_copies: Positive = 10  # albumentations draws per real image in the classic arms (and 30% of it, on val)
+    budget: Positive = 6  # settings every arm tries on val (the same for every arm)
     synthetic_weight: Annotated[float, Field(gt=0, le=1)] | Auto = "auto"  # loss weight of a synthetic row
 
 

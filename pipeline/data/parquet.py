@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 
 from pipeline.atomic import atomic_path
 from pipeline.data.images import UnreadableImage, decode_image, encode_png
-from pipeline.errors import PipelineError
 from pipeline.data.imageset import ImageSet
+from pipeline.errors import PipelineError
 
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 BASE_FIELDS = [

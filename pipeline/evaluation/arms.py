@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+TRAINING = ("steps", "lr")
+SAMPLING = ("strategy", "temperature", "ratio", "min_confidence")
+
 
 @dataclass(frozen=True)
 class Arm:
@@ -15,7 +18,9 @@ class Arm:
     label: str  # tables and legends
     phrase: str  # verdict sentences: "<phrase> change test accuracy by ..."
     colour: str
-    extends: str | None = None  # the arm whose training rows this one adds VAE samples to
+    rows: tuple[str, ...] = ("real",)  # what its classifier trains on: "real", "classic", "vae"
+    knobs: tuple[str, ...] = TRAINING  # what it tunes on val, with the same budget as every arm
+    extends: str | None = None  # the arm whose rows it adds VAE samples to (its val baseline)
     gain_over_real: bool = False  # report its paired gain over `real`
     gain_over_classic: bool = False  # ... and over `real_classic`
 
@@ -26,12 +31,17 @@ class Arm:
 
 ARMS: tuple[Arm, ...] = (
     Arm("real", "real only", "real images alone", "#444444"),
-    Arm("real_classic", "real + classic aug.", "classic augmentation", "#1f77b4", gain_over_real=True),
-    Arm("real_vae", "real + VAE samples", "VAE samples", "#d62728", "real", True, True),
-    Arm("real_classic_vae", "real + classic + VAE", "both together", "#9467bd", "real_classic", True, True),
-    Arm("synthetic_only", "VAE samples only", "VAE samples alone", "#ff7f0e"),
+    Arm("real_classic", "real + classic aug.", "classic augmentation", "#1f77b4",
+        rows=("real", "classic"), knobs=(*TRAINING, "classic_copies"), gain_over_real=True),
+    Arm("real_vae", "real + VAE samples", "VAE samples", "#d62728",
+        rows=("real", "vae"), knobs=(*TRAINING, *SAMPLING, "synthetic_weight"), extends="real",
+        gain_over_real=True, gain_over_classic=True),
+    Arm("real_classic_vae", "real + classic + VAE", "both together", "#9467bd",
+        rows=("real", "classic", "vae"), knobs=(*TRAINING, "classic_copies", *SAMPLING, "synthetic_weight"),
+        extends="real_classic", gain_over_real=True, gain_over_classic=True),
+    Arm("synthetic_only", "VAE samples only", "VAE samples alone", "#ff7f0e", rows=("vae",), knobs=(*TRAINING, *SAMPLING)),
 )
-FULL = Arm("full", "whole pool + classic (upper bound)", "the whole pool", "#2ca02c")
+FULL = Arm("full", "whole pool + classic (upper bound)", "the whole pool", "#2ca02c", rows=("real", "classic"))
 
 BY_NAME: dict[str, Arm] = {arm.name: arm for arm in (*ARMS, FULL)}
 NAMES: tuple[str, ...] = tuple(arm.name for arm in ARMS)

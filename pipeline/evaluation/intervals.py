@@ -1,8 +1,8 @@
 """Intervals over seeds: the mean of an arm, the paired gain of one arm over another.
 
 Pure numpy/scipy returning plain floats, so results go straight into a JSON metrics file. A
-quantity that is undefined for the input (an interval from one seed) is `float("nan")`, never a
-made-up number.
+quantity that is undefined for the input (an interval from one seed, or from seeds that do not
+vary at all) is `float("nan")`, never a made-up number.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from scipy import stats
 __all__ = ["Interval", "gap_closed", "mean_ci", "paired_gain"]
 
 NAN = float("nan")
+# Values this many float64 ulps (of their magnitude) apart are one value that rounding split.
+_ROUNDING_ULPS = 16
 
 
 @dataclass(frozen=True)
@@ -42,18 +44,21 @@ def mean_ci(values: ArrayLike, confidence: float = 0.95) -> Interval:
     """Student-t interval for the mean over seeds.
 
     Seeds are few (3-10), so the t distribution, not the normal one, gives honest width.
-    One seed says nothing about spread: its bounds are nan. Constant values give lo == hi ==
-    mean exactly (checked explicitly, so float rounding in `std` cannot open a fake gap).
+    Bounds are nan when the spread over seeds is unknown: one seed, or values that agree up to
+    float rounding. A zero-width interval there would read as certainty (any nonzero constant
+    gain "significant") when the seeds simply did not vary, e.g. the same cached samples each time.
     """
+    arr = _as_1d(values, "values")
+    return _t_interval(arr, confidence, scale=float(np.max(np.abs(arr))))
+
+
+def _t_interval(arr: NDArray[np.float64], confidence: float, scale: float) -> Interval:
+    """`scale`: the magnitude float rounding in `arr` is relative to (no spread below it)."""
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
-    arr = _as_1d(values, "values")
     n = int(arr.size)
-    if np.all(arr == arr[0]):
-        mean = float(arr[0])
-        return Interval(mean, mean if n > 1 else NAN, mean if n > 1 else NAN, n)
-    mean = float(arr.mean())
-    if n == 1:
+    mean = float(arr[0]) if np.all(arr == arr[0]) else float(arr.mean())  # copies of one value: exact
+    if n < 2 or np.ptp(arr) <= _ROUNDING_ULPS * np.finfo(np.float64).eps * scale:
         return Interval(mean, NAN, NAN, n)
     sem = float(arr.std(ddof=1)) / math.sqrt(n)
     half = float(stats.t.ppf(0.5 + confidence / 2.0, df=n - 1)) * sem
@@ -67,7 +72,8 @@ def paired_gain(
 
     Pairing by seed removes the seed-to-seed variance both arms share (same split, same
     initialisation), so the interval is far tighter than comparing two independent means.
-    Inputs must list the same seeds in the same order.
+    Inputs must list the same seeds in the same order. Differences that agree up to the rounding
+    of the subtraction (relative to the arms' own values) count as no spread: nan bounds.
     """
     t = _as_1d(treatment, "treatment")
     c = _as_1d(control, "control")
@@ -75,7 +81,7 @@ def paired_gain(
         raise ValueError(
             f"paired_gain needs one control per treatment seed, got {t.size} vs {c.size}"
         )
-    return mean_ci(t - c, confidence)
+    return _t_interval(t - c, confidence, scale=float(max(np.max(np.abs(t)), np.max(np.abs(c)))))
 
 
 def gap_closed(arm_mean: float, real_mean: float, full_mean: float) -> float:
@@ -88,3 +94,19 @@ def gap_closed(arm_mean: float, real_mean: float, full_mean: float) -> float:
     if gap == 0.0 or not np.isfinite(gap):
         return NAN
     return (float(arm_mean) - float(real_mean)) / gap
+
+
+def minimum_detectable_effect(differences: ArrayLike, power: float = 0.8, alpha: float = 0.05) -> float:
+    """The smallest true mean difference a paired t-test over these seeds detects with `power`
+    at two-sided level `alpha`, from the observed spread: (t_{1-a/2} + t_{power}) * sd / sqrt(n).
+
+    It tells a "not significant" apart from "no effect": with it the report can say which gains
+    the design could have seen. Undefined (nan) for fewer than two seeds or no spread.
+    """
+    d = _as_1d(differences, "differences")
+    n = int(d.size)
+    if n < 2 or np.ptp(d) <= _ROUNDING_ULPS * np.finfo(np.float64).eps * float(np.max(np.abs(d))):
+        return NAN  # no spread (beyond float rounding): nothing to size a test with
+    sd = float(d.std(ddof=1))
+    df = n - 1
+    return (float(stats.t.ppf(1 - alpha / 2, df)) + float(stats.t.ppf(power, df))) * sd / math.sqrt(n)

@@ -7,8 +7,11 @@ summary with confidence intervals over seeds.
 
 from __future__ import annotations
 
+import sys
+import time
+
 import numpy as np
-from rich.progress import Progress
+from rich.progress import Progress, TimeElapsedColumn
 
 from pipeline.config import Params
 from pipeline.evaluation import intervals
@@ -21,24 +24,54 @@ QUALITY_KEYS = ("label_fidelity", "fd", "precision", "recall", "density", "cover
 def run(splits: Splits, params: Params, show_progress: bool = True) -> tuple[list[dict], list[dict]]:
     """(one record per cell, one score per seed of the whole-pool arm)."""
     cfg = params.evaluate
+    jobs = [(size, seed) for size in cfg.train_sizes for seed in cfg.seeds]
     cells, full = [], []
-    total = len(cfg.train_sizes) * len(cfg.seeds) + len(cfg.seeds)
-    with Progress(disable=not show_progress) as progress:
-        task = progress.add_task("evaluate", total=total)
-        for size in cfg.train_sizes:
-            for seed in cfg.seeds:
-                progress.update(task, description=f"evaluate n={size} seed={seed}")
-                cells.append(run_cell(splits, size, seed, params))
-                progress.advance(task)
+    with CellProgress(len(jobs) + len(cfg.seeds), show_progress) as progress:
+        for size, seed in jobs:
+            cells.append(run_cell(splits, size, seed, params))
+            progress.done(f"n={size} seed={seed}")
         for seed in cfg.seeds:
-            progress.update(task, description=f"evaluate full seed={seed}")
             full.append(run_full(splits, seed, params))
-            progress.advance(task)
+            progress.done(f"whole pool, seed={seed}")
     return cells, full
+
+
+class CellProgress:
+    """Cells done and time left: a live bar on a terminal, one line per cell elsewhere (DVC's log,
+    CI), so a long run never looks stuck."""
+
+    def __init__(self, total: int, show: bool) -> None:
+        self.total, self.show, self.count = total, show, 0
+        self.live = show and sys.stderr.isatty()
+        self.start = time.monotonic()
+        self.bar = Progress(*Progress.get_default_columns(), TimeElapsedColumn(), disable=not self.live)
+
+    def __enter__(self) -> CellProgress:
+        self.bar.__enter__()
+        self.task = self.bar.add_task("evaluate", total=self.total)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)
+
+    def done(self, what: str) -> None:
+        self.count += 1
+        self.bar.update(self.task, advance=1, description=f"evaluate {what}")
+        if self.show and not self.live:
+            elapsed = time.monotonic() - self.start
+            left = elapsed / self.count * (self.total - self.count)
+            print(f"evaluate: {self.count}/{self.total} cells ({what}), {elapsed:.0f} s elapsed, ~{left:.0f} s left", file=sys.stderr, flush=True)
 
 
 def _interval(prefix: str, interval: intervals.Interval) -> dict:
     return {f"{prefix}_mean": interval.mean, f"{prefix}_lo": interval.lo, f"{prefix}_hi": interval.hi}
+
+
+def _gain(prefix: str, treatment: list[float], control: list[float]) -> dict:
+    """The paired gain with its interval, and the smallest gain this design detects (`mde`)."""
+    differences = np.subtract(treatment, control)
+    mde_key = "mde" if prefix == "gain" else f"mde_{prefix.removeprefix('gain_')}"
+    return {**_interval(prefix, intervals.paired_gain(treatment, control)), mde_key: intervals.minimum_detectable_effect(differences)}
 
 
 def summarize(cells: list[dict], full: list[dict], sizes: list[int]) -> dict:
@@ -53,10 +86,11 @@ def summarize(cells: list[dict], full: list[dict], sizes: list[int]) -> dict:
             f1 = [c["scores"][arm.name]["f1"] for c in group]
             entry = {**_interval("acc", intervals.mean_ci(acc[arm.name])), **_interval("f1", intervals.mean_ci(f1))}
             if arm.gain_over_real:
-                entry.update(_interval("gain", intervals.paired_gain(acc[arm.name], acc["real"])))
+                entry.update(_gain("gain", acc[arm.name], acc["real"]))
                 entry["gap_closed"] = intervals.gap_closed(float(np.mean(acc[arm.name])), float(np.mean(acc["real"])), float(np.mean(full_acc)))
             if arm.gain_over_classic:
-                entry.update(_interval("gain_vs_classic", intervals.paired_gain(acc[arm.name], acc["real_classic"])))
+                entry.update(_gain("gain_vs_classic", acc[arm.name], acc["real_classic"]))
+            entry["val_fits"] = int(max(c["selection"][arm.name]["val_fits"] for c in group))
             block[arm.name] = entry
         block["quality"] = {key: intervals.mean_ci([c["quality"][key] for c in group]).mean for key in QUALITY_KEYS}
         out[f"n{size}"] = block

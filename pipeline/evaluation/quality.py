@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 NAN = float("nan")
 # Largest query-by-reference distance block held in memory at once (~64 MiB of float64).
 _BLOCK_ELEMENTS = 1 << 23
+# An imaginary part of sqrtm above this share of the real part is not rounding noise (pytorch-fid: 1e-3).
+_IMAG_RTOL = 1e-3
 
 
 def _as_2d(feats: ArrayLike, name: str, min_rows: int = 1) -> NDArray[np.floating]:
@@ -40,19 +42,34 @@ def _gaussian(feats: NDArray[np.floating]) -> tuple[NDArray[np.float64], NDArray
 
 
 def _sqrtm_real(mat: NDArray[np.float64]) -> NDArray[np.float64]:
-    # sqrtm warns on (near-)singular input; callers check finiteness themselves.
-    with warnings.catch_warnings():
+    """Real square root of a covariance product; ValueError, with the reason, when it has none.
+
+    The product of two PSD matrices has a real root, so small imaginary parts are rounding noise
+    and are dropped. One above `_IMAG_RTOL` of the real part (pytorch-fid's 1e-3 on the
+    diagonal) is not noise: dropping it would silently change the distance.
+    """
+    with warnings.catch_warnings():  # sqrtm warns on (near-)singular input; checked below
         warnings.simplefilter("ignore")
         root = linalg.sqrtm(mat)
-    return np.real(root)  # imaginary parts are numerical noise of a PSD product
+    if not np.all(np.isfinite(root)):
+        raise ValueError("sqrtm of the covariance product is not finite")
+    if np.iscomplexobj(root):
+        imag, real = np.abs(np.diagonal(root).imag).max(), np.abs(np.diagonal(root).real).max()
+        if imag > _IMAG_RTOL * real:
+            raise ValueError(
+                f"sqrtm of the covariance product has an imaginary part of {imag:.3g} on its diagonal "
+                f"next to a real part of {real:.3g} (more than {_IMAG_RTOL:g} of it): not rounding noise"
+            )
+    return np.real(root)
 
 
 def frechet_distance(feats_a: ArrayLike, feats_b: ArrayLike, eps: float = 1e-6) -> float:
     """Fréchet distance between Gaussians fitted to two (N, D) feature sets (the FID formula).
 
     d^2 = |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2}). When the covariance product is
-    too singular for sqrtm (few samples, many dims), eps * I is added to both covariances,
-    as pytorch-fid does. Rounding can push the result slightly negative: clamped at 0.
+    too singular for a real sqrtm (few samples, many dims), eps * I is added to both covariances,
+    as pytorch-fid does; if that does not help either, the distance is undefined: nan, with a
+    RuntimeWarning giving the reason. Rounding can push the result slightly negative: clamped at 0.
     """
     a = _as_2d(feats_a, "feats_a", min_rows=2)
     b = _as_2d(feats_b, "feats_b", min_rows=2)
@@ -60,10 +77,15 @@ def frechet_distance(feats_a: ArrayLike, feats_b: ArrayLike, eps: float = 1e-6) 
         raise ValueError(f"feature dims differ: {a.shape[1]} vs {b.shape[1]}")
     mu_a, cov_a = _gaussian(a)
     mu_b, cov_b = _gaussian(b)
-    covmean = _sqrtm_real(cov_a @ cov_b)
-    if not np.all(np.isfinite(covmean)):
+    try:
+        covmean = _sqrtm_real(cov_a @ cov_b)
+    except ValueError:
         offset = eps * np.eye(cov_a.shape[0])
-        covmean = _sqrtm_real((cov_a + offset) @ (cov_b + offset))
+        try:
+            covmean = _sqrtm_real((cov_a + offset) @ (cov_b + offset))
+        except ValueError as err:
+            warnings.warn(f"frechet_distance is undefined (nan): {err}, even with {eps:g} * I added", RuntimeWarning, stacklevel=2)
+            return NAN
     diff = mu_a - mu_b
     dist = diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(covmean)
     return max(float(dist), 0.0)

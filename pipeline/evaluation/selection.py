@@ -1,29 +1,37 @@
-"""Choosing how to sample and weight synthetic images, on `val` and never on `test`.
+"""Choosing each arm's settings on `val`, with the same budget for every arm, never on `test`.
 
-Every knob left `auto` in params (sampling strategy, temperature, amount, confidence filter,
-synthetic loss weight) is searched one at a time in a fixed order over a short list of candidates,
-the others held at their best so far (greedy coordinate search: 9 classifier fits rather than the
-108 of the full grid). A candidate replaces the current value only if it scores strictly higher
-validation accuracy, so ties keep the plain start point. Each try is kept in a trace that the
-report turns into an ablation table.
+Every arm of the learning curve (and the generate stage, for its Parquet file) tries exactly
+`evaluate.budget` settings: the start point (params as given, `auto` knobs at their first
+candidate) and then settings drawn at random, without repetition, from the arm's own grid. The
+grid is the product of the knobs the arm can tune (`Arm.knobs`): every arm tunes its training
+length and learning rate, classic arms the number of augmented copies, VAE arms the sampling
+knobs left `auto` and the synthetic loss weight. Random search needs no order between the tries,
+so all of them train together in one batched fit (`pipeline.models.batched`), and an equal count
+of tries per arm means no arm gets more chances to be lucky on `val` than another.
+
+A later try replaces the best so far only if it gets more than one extra val image right
+(`MARGIN_IMAGES`): ties keep the start point, and the last-bit float noise between CPUs, which can
+move one val prediction, cannot flip a choice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from pipeline.config import EvaluateConfig, GenerateConfig, Params
-from pipeline.errors import PipelineError
 from pipeline.data.imageset import ImageSet
-from pipeline.evaluation.scoring import accuracy
-from pipeline.models.classify import Classifier, TrainingRows, fit_classifier
+from pipeline.errors import PipelineError
+from pipeline.evaluation.arms import Arm
+from pipeline.models.classify import Classifier
 from pipeline.models.cvae import CVAE
 from pipeline.models.sampling import draw
-from pipeline.models.training import single_device
 
 AUTO = "auto"
-# Search order and candidates; the first candidate is the start point.
+# Candidates of the sampling knobs left `auto`; the first is the start point.
 CANDIDATES: dict[str, tuple] = {
     "strategy": ("prior", "posterior", "interpolate"),
     "temperature": (1.0, 0.5, 2.0),
@@ -32,36 +40,97 @@ CANDIDATES: dict[str, tuple] = {
     "synthetic_weight": (1.0, 0.3),
 }
 GENERATION_KNOBS = ("strategy", "temperature", "ratio", "min_confidence")
+LENGTH_FRACTIONS = (1.0, 0.5, 0.25)  # training lengths tried: these shares of `evaluate.steps`
+LR_FACTORS = (1.0, 0.4)  # learning rates tried: these multiples of `evaluate.lr`
+COPY_FRACTIONS = (1.0, 0.3)  # classic copies tried: these shares of `evaluate.classic_copies`
+MARGIN_IMAGES = 1  # a later try must get more than this many extra val images right
 
 Setting = dict[str, object]  # knob -> concrete value
 
 
 @dataclass
 class Selection:
-    """The chosen setting, its validation accuracy and every setting tried on the way."""
+    """The chosen setting, its validation accuracy and every setting tried."""
 
     chosen: Setting
     val_acc: float
-    trace: list[dict] = field(default_factory=list)  # {"knob", "value", "setting", "val_acc"}
+    trace: list[dict] = field(default_factory=list)  # {"setting", "val_acc"} in the order tried
+
+    @property
+    def val_fits(self) -> int:
+        return len(self.trace)
 
     def to_json(self) -> dict:
-        return {"chosen": self.chosen, "val_acc": self.val_acc, "trace": self.trace}
+        return {"chosen": self.chosen, "val_acc": self.val_acc, "trace": self.trace, "val_fits": self.val_fits}
 
 
-def requested(gen: GenerateConfig, evaluate: EvaluateConfig) -> Setting:
-    """The knobs as params set them: a value, or `auto` for the search to fill in."""
-    return {
-        "strategy": gen.strategy,
-        "temperature": gen.temperature,
-        "ratio": gen.ratio,
-        "min_confidence": gen.min_confidence,
-        "synthetic_weight": evaluate.synthetic_weight,
-    }
+def knob_values(params: Params) -> dict[str, tuple]:
+    """Every tunable knob and its candidates (first = start); a pinned sampling knob has one."""
+    ev, gen = params.evaluate, params.generate
+    requested = {**{k: getattr(gen, k) for k in GENERATION_KNOBS}, "synthetic_weight": ev.synthetic_weight}
+    values = {knob: CANDIDATES[knob] if value == AUTO else (value,) for knob, value in requested.items()}
+    values["steps"] = _distinct(max(1, round(ev.steps * f)) for f in LENGTH_FRACTIONS)
+    values["lr"] = _distinct(ev.lr * f for f in LR_FACTORS)
+    values["classic_copies"] = _distinct(max(1, round(ev.classic_copies * f)) for f in COPY_FRACTIONS)
+    return values
+
+
+def _distinct(values) -> tuple:
+    return tuple(dict.fromkeys(values))
+
+
+def arm_grid(arm: Arm, params: Params) -> list[Setting]:
+    """Every distinct setting the arm can try, the start point first."""
+    values = knob_values(params)
+    grid = []
+    for combo in itertools.product(*(values[k] for k in arm.knobs)):
+        setting = dict(zip(arm.knobs, combo))
+        if setting.get("strategy") == "interpolate":
+            setting["temperature"] = None  # interpolation ignores the temperature
+        if setting not in grid:
+            grid.append(setting)
+    return grid
+
+
+def effective_budget(arms: Sequence[Arm], params: Params) -> int:
+    """`evaluate.budget`, or the smallest arm grid when that is smaller: equal for every arm."""
+    return min(params.evaluate.budget, *(len(arm_grid(arm, params)) for arm in arms))
+
+
+def plan(arm: Arm, params: Params, budget: int, seed: int, arm_index: int) -> list[Setting]:
+    """The `budget` settings the arm tries: the start point, then a seeded random draw."""
+    grid = arm_grid(arm, params)
+    rest = np.random.default_rng([seed, arm_index]).permutation(len(grid) - 1)[: budget - 1] + 1
+    return [grid[0], *(grid[i] for i in rest)]
+
+
+def choose(settings: list[Setting], val_acc: list[float | None], val_size: int) -> Selection:
+    """The best of the tried settings by val accuracy, a later one winning only by a margin.
+
+    `None` marks a setting that had no samples to train on (its filter rejected them all)."""
+    margin = MARGIN_IMAGES / max(val_size, 1)
+    best: int | None = None
+    for i, acc in enumerate(val_acc):
+        if acc is not None and (best is None or acc > val_acc[best] + margin + 1e-12):
+            best = i
+    if best is None:
+        raise PipelineError("generate.min_confidence: the confidence filter rejected every sample; lower it")
+    trace = [{"setting": s, "val_acc": a} for s, a in zip(settings, val_acc)]
+    return Selection(settings[best], val_acc[best], trace)
 
 
 def generation_config(gen: GenerateConfig, setting: Setting) -> GenerateConfig:
     """`gen` with the sampling knobs of a concrete setting filled in."""
-    return gen.model_copy(update={knob: setting[knob] for knob in GENERATION_KNOBS})
+    update = {knob: setting[knob] for knob in GENERATION_KNOBS if knob in setting}
+    if update.get("temperature", 0) is None:
+        update["temperature"] = 1.0  # interpolation ignores it; a number keeps the config valid
+    return gen.model_copy(update=update)
+
+
+def evaluate_config(ev: EvaluateConfig, setting: Setting) -> EvaluateConfig:
+    """`ev` with the training knobs of a setting filled in (steps, lr, copies, weight)."""
+    update = {k: setting[k] for k in ("steps", "lr", "classic_copies", "synthetic_weight") if k in setting}
+    return ev.model_copy(update=update)
 
 
 class SampleCache:
@@ -80,97 +149,27 @@ class SampleCache:
         return self.drawn[key]
 
 
-def search(request: Setting, val_accuracy: Callable[[Setting], float | None]) -> Selection:
-    """Greedy search over the `auto` knobs of `request`; `val_accuracy` scores a concrete setting,
-    or returns None when the setting yields no samples (its filter rejected them all)."""
-    current = {knob: CANDIDATES[knob][0] if value == AUTO else value for knob, value in request.items()}
-    scores: dict[tuple, float | None] = {}
-    trace: list[dict] = []
-
-    def tried(setting: Setting, knob: str) -> float:
-        key = _key(setting)
-        if key not in scores:
-            scores[key] = val_accuracy(setting)
-            trace.append({"knob": knob, "value": setting.get(knob), "setting": dict(setting), "val_acc": scores[key]})
-        return -1.0 if scores[key] is None else scores[key]
-
-    best = tried(current, "start")
-    for knob in CANDIDATES:
-        if request[knob] != AUTO or (knob == "temperature" and current["strategy"] == "interpolate"):
-            continue  # pinned by params, or (temperature) ignored by interpolation
-        winner = current[knob]
-        for value in CANDIDATES[knob]:
-            acc = tried({**current, knob: value}, knob)
-            if acc > best:
-                best, winner = acc, value
-        current[knob] = winner
-    if best < 0:
-        raise PipelineError("generate.min_confidence: the confidence filter rejected every sample; lower it")
-    return Selection(current, best, trace)
-
-
-def choose_on_val(
-    request: Setting,
-    base: TrainingRows,
-    samples: Callable[[Setting], ImageSet],
-    fit: Callable[[TrainingRows], Classifier],
-    val: ImageSet,
-) -> tuple[Selection, Classifier]:
-    """Search the setting whose samples, added to `base`, give the best val accuracy.
-
-    Returns the selection and the classifier fitted with the chosen setting (no refit needed).
-    """
-    models: dict[tuple, Classifier] = {}
-
-    def val_accuracy(setting: Setting) -> float | None:
-        synthetic = samples(setting)
-        if not len(synthetic):
-            return None
-        model = fit(base + TrainingRows.of(synthetic, float(setting["synthetic_weight"])))
-        models[_key(setting)] = model
-        return accuracy(val.labels, model.predict(val.as_float()))
-
-    selection = search(request, val_accuracy)
-    return selection, models[_key(selection.chosen)]
-
-
-class SampleSearch:
-    """A VAE's samples of `real` and the classifier fits that judge them on `val`: the one wiring
-    the generate stage and every learning-curve cell search with."""
-
-    def __init__(self, params: Params, model: CVAE, real: ImageSet, val: ImageSet, seed: int, judge: Classifier | None) -> None:
-        trainer = single_device(params.trainer)
-        self.request = requested(params.generate, params.evaluate)
-        self.samples = SampleCache(model, real, params.generate, seed, judge)
-        self.fit = lambda rows: fit_classifier(rows, params.evaluate, trainer, seed)
-        self.val = val
-
-    def choose(self, base: TrainingRows) -> tuple[Selection, Classifier]:
-        """The best setting for samples added to `base`, and the classifier fitted with it."""
-        return choose_on_val(self.request, base, self.samples, self.fit, self.val)
-
-
-def fit_judge(real: ImageSet, params: Params, seed: int) -> Classifier:
-    """The CNN that the confidence filter asks: trained on the same real images as the VAE."""
-    return fit_classifier(TrainingRows.of(real), params.evaluate, single_device(params.trainer), seed, kind="cnn")
-
-
-def _key(setting: Setting) -> tuple:
-    return tuple(sorted(setting.items()))
-
-
 def show_value(value: object) -> str:
     """A knob value as tables print it: `0.5`, `10`, `posterior`."""
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def describe(setting: Setting) -> str:
-    """Short human form for tables, e.g. `posterior T=0.5, 3x, conf>=0.9, w=0.3`."""
-    parts = [str(setting["strategy"])]
-    if setting["strategy"] != "interpolate":
-        parts[0] += f" T={setting['temperature']:g}"
-    parts.append(f"{setting['ratio']:g}x" if setting.get("ratio") is not None else "per_class")
-    if setting["min_confidence"]:
+    """Short human form for tables, e.g. `200 steps, lr 0.005, posterior T=0.5, 3x, conf>=0.9, w=0.3`."""
+    parts = []
+    if "steps" in setting:
+        parts.append(f"{setting['steps']} steps")
+    if "lr" in setting:
+        parts.append(f"lr {setting['lr']:g}")
+    if "classic_copies" in setting:
+        parts.append(f"{setting['classic_copies']} copies")
+    if "strategy" in setting:
+        temperature = setting.get("temperature")
+        parts.append(str(setting["strategy"]) + (f" T={temperature:g}" if temperature is not None else ""))
+    if "ratio" in setting:
+        parts.append(f"{setting['ratio']:g}x" if setting["ratio"] is not None else "per_class")
+    if setting.get("min_confidence"):
         parts.append(f"conf>={setting['min_confidence']:g}")
-    parts.append(f"w={setting['synthetic_weight']:g}")
+    if "synthetic_weight" in setting:
+        parts.append(f"w={setting['synthetic_weight']:g}")
     return ", ".join(parts)

@@ -1,7 +1,9 @@
-"""Fit a downstream classifier on (real, augmented, synthetic) rows and score it.
+"""Fit downstream classifiers on (real, augmented, synthetic) rows, many at once.
 
-Every arm of the evaluation trains for the same number of optimizer steps (`evaluate.steps`), so
-adding data changes what the classifier sees, not how long it trains: gains come from the data.
+A learning-curve cell fits dozens of small CNNs (every arm tries `evaluate.budget` settings on
+val). They train together in one plain torch loop (`pipeline.models.batched`), and each training
+length an arm tries is a snapshot of one run rather than a run of its own. Lightning stays for the
+VAE, whose training benefits from its callbacks, logging and strategies.
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
+from torch import nn
 
 from pipeline.config import EvaluateConfig, TrainerConfig
-from pipeline.data.datamodule import ImageDataModule
 from pipeline.data.imageset import ImageSet
-from pipeline.models.classifier import LitClassifier
-from pipeline.models.training import make_trainer, seed_all
+from pipeline.models.batched import FitJob, fit_many
+from pipeline.models.training import seed_all
+
+PREDICT_BATCH = 2048
 
 
 @dataclass(frozen=True)
@@ -39,43 +44,87 @@ class TrainingRows:
         return TrainingRows(merged, np.concatenate([self.weights, other.weights]))
 
 
+@dataclass(frozen=True)
+class FitRequest:
+    """One classifier to fit: its rows and how to train on them. Requests that share a `rows`
+    object and a learning rate are one training run, read off at each requested length."""
+
+    rows: TrainingRows
+    steps: int
+    lr: float
+
+
 class Classifier:
     """A fitted CNN or logistic regression behind one interface."""
 
-    def __init__(self, model: LitClassifier | LogisticRegression) -> None:
+    def __init__(self, model: nn.Module | LogisticRegression) -> None:
         self.model = model
 
+    @torch.no_grad()
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """x: (N, C, H, W) float32 in [0, 1]."""
         if isinstance(self.model, LogisticRegression):
             return self.model.predict_proba(x.reshape(len(x), -1))
-        return self.model.predict_proba(torch.from_numpy(x)).numpy()
+        self.model.eval()
+        tensor = torch.from_numpy(x)
+        return torch.cat([F.softmax(self.model(tensor[i : i + PREDICT_BATCH]), 1) for i in range(0, len(x), PREDICT_BATCH)]).numpy()
 
     def class_probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """Tensor in, tensor out: the form `sampling.generate` takes as its confidence scorer."""
-        return torch.from_numpy(self.predict_proba(images.numpy()))
+        return torch.from_numpy(self.predict_proba(images.cpu().numpy()))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.predict_proba(x).argmax(1)
 
+    @torch.no_grad()
     def features(self, x: np.ndarray) -> np.ndarray:
         """Penultimate CNN activations (pixels for logreg): the space quality metrics use."""
         if isinstance(self.model, LogisticRegression):
             return x.reshape(len(x), -1)
-        return self.model.features(torch.from_numpy(x)).numpy()
+        self.model.eval()
+        tensor = torch.from_numpy(x)
+        return torch.cat([self.model.features(tensor[i : i + PREDICT_BATCH]) for i in range(0, len(x), PREDICT_BATCH)]).numpy()
+
+
+def fit_classifiers(
+    requests: list[FitRequest], cfg: EvaluateConfig, trainer_cfg: TrainerConfig, seed: int, kind: str | None = None
+) -> list[Classifier]:
+    """One classifier per request, all from `seed` (the same initialisation for every arm, so
+    gains are paired), trained together: one batched run per learning rate."""
+    kind = kind or cfg.classifier
+    seed_all(seed, trainer_cfg)
+    if kind == "logreg":  # trains to convergence: the requested length does not apply
+        distinct = {id(r.rows): r.rows for r in requests}
+        fitted = {key: _fit_logreg(rows, seed) for key, rows in distinct.items()}
+        return [fitted[id(r.rows)] for r in requests]
+    models: dict[tuple[int, float, int], Classifier] = {}
+    for lr in dict.fromkeys(r.lr for r in requests):
+        group = [r for r in requests if r.lr == lr]
+        runs = list({id(r.rows): r.rows for r in group}.values())
+        lengths = sorted({r.steps for r in group})
+        jobs = [FitJob(rows.data.as_float(), rows.data.labels, rows.weights, seed) for rows in runs]
+        num_classes = runs[0].data.num_classes
+        fitted = fit_many(jobs, num_classes, lengths[-1], lr, cfg.batch_size, tuple(lengths), device(trainer_cfg))
+        for rows, by_length in zip(runs, fitted):
+            for steps, net in by_length.items():
+                models[(id(rows), lr, steps)] = Classifier(net)
+    return [models[(id(r.rows), r.lr, r.steps)] for r in requests]
 
 
 def fit_classifier(
     rows: TrainingRows, cfg: EvaluateConfig, trainer_cfg: TrainerConfig, seed: int, kind: str | None = None
 ) -> Classifier:
-    kind = kind or cfg.classifier
-    seed_all(seed, trainer_cfg)
-    if kind == "logreg":
-        model = LogisticRegression(max_iter=300, C=0.5, random_state=seed)
-        model.fit(rows.data.as_float().reshape(len(rows.data), -1), rows.data.labels, sample_weight=rows.weights)
-        return Classifier(model)
-    module = LitClassifier(rows.data.image_shape[0], rows.data.num_classes, cfg.lr)
-    datamodule = ImageDataModule(rows.data, None, cfg.batch_size, trainer_cfg.num_workers, seed=seed, train_weights=rows.weights)
-    trainer = make_trainer(trainer_cfg, max_epochs=-1, progress_bar=False, validate=False, max_steps=cfg.steps)
-    trainer.fit(module, datamodule=datamodule)
-    return Classifier(module.cpu())
+    """One classifier at the params' own length and learning rate."""
+    return fit_classifiers([FitRequest(rows, cfg.steps, cfg.lr)], cfg, trainer_cfg, seed, kind)[0]
+
+
+def device(trainer_cfg: TrainerConfig) -> str:
+    """The torch device of `trainer.accelerator` for the plain training loop."""
+    wants_gpu = trainer_cfg.accelerator in ("gpu", "cuda") or (trainer_cfg.accelerator == "auto" and torch.cuda.is_available())
+    return "cuda" if wants_gpu else "cpu"
+
+
+def _fit_logreg(rows: TrainingRows, seed: int) -> Classifier:
+    model = LogisticRegression(max_iter=300, C=0.5, random_state=seed)
+    model.fit(rows.data.as_float().reshape(len(rows.data), -1), rows.data.labels, sample_weight=rows.weights)
+    return Classifier(model)

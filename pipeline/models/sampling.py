@@ -17,8 +17,8 @@ import torch
 from pipeline.config import GenerateConfig
 from pipeline.data.images import tensor_to_uint8
 from pipeline.data.imageset import ImageSet
-from pipeline.models.cvae import CVAE
 from pipeline.evaluation.quality import nearest_distances
+from pipeline.models.cvae import CVAE
 
 # probability of each class for (N, C, H, W) images in [0, 1]
 Scorer = Callable[[torch.Tensor], torch.Tensor]

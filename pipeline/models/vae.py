@@ -66,14 +66,32 @@ def fit_cvae(
 
 
 class SampleGrid(pl.Callback):
-    """Every N epochs, log a grid of samples (one row per class) to dvclive."""
+    """Every N epochs, log a grid of samples (one row per class) to dvclive.
+
+    A fit where no epoch hits the interval (fewer epochs than N, or an early stop) logs its last
+    epoch's grid when training ends, so the stage's declared images output is never missing.
+    N = 0 logs nothing.
+    """
 
     def __init__(self, every_n_epochs: int, per_class: int = 8) -> None:
         self.every, self.per_class = every_n_epochs, per_class
+        self.logged = False
+
+    def on_train_start(self, trainer: pl.Trainer, module: LitCVAE) -> None:
+        self.logged = False
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: LitCVAE) -> None:
         epoch = trainer.current_epoch + 1
-        if not self.every or epoch % self.every or not trainer.loggers:
+        if self.every and epoch % self.every == 0:
+            self.log_grid(trainer, module, epoch)
+
+    def on_train_end(self, trainer: pl.Trainer, module: LitCVAE) -> None:
+        if self.every and not self.logged:
+            self.log_grid(trainer, module, trainer.current_epoch)  # epochs completed by now
+
+    @torch.no_grad()
+    def log_grid(self, trainer: pl.Trainer, module: LitCVAE, epoch: int) -> None:
+        if not trainer.loggers:
             return
         model = module.model
         z = torch.randn(self.per_class, model.latent_dim, generator=torch.Generator().manual_seed(0))
@@ -83,6 +101,7 @@ class SampleGrid(pl.Callback):
             rows.append(list(tensor_to_uint8(model.decode(z.to(module.device), y.to(module.device)))))
         picture = tile(rows, scale=auto_scale(rows[0][0].shape[0]))
         trainer.loggers[0].experiment.log_image(f"samples/epoch_{epoch:04d}.png", picture)
+        self.logged = True
 
 
 def save_model(module: LitCVAE, path: Path) -> None:

@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 from pipeline.atomic import atomic_path  # noqa: E402
 from pipeline.evaluation.arms import BY_NAME, FULL  # noqa: E402
 
+
 def save_figure(fig: plt.Figure, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
@@ -79,7 +80,7 @@ def training_curves(series: dict[str, tuple[np.ndarray, np.ndarray]], path: Path
                 ax.plot(epochs, values, style, markersize=3, label=split)
         ax.set_title({"elbo": "ELBO (higher is better)", "recon": "reconstruction NLL", "kl": "KL divergence"}[term])
         ax.set_xlabel("epoch")
-        ax.set_ylabel("nats per image")
+        ax.set_ylabel("per image")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

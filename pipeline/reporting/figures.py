@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from pipeline.atomic import atomic_path
-from pipeline.reporting.charts import save_figure
 from pipeline.data.images import auto_scale, tensor_to_uint8, tile
 from pipeline.data.imageset import ImageSet
 from pipeline.models.cvae import CVAE
+from pipeline.reporting.charts import save_figure
 
 
 def save_picture(picture: Image.Image, path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import markdown
 
+
 def to_html(md_text: str, base: Path) -> str:
     """Self-contained HTML: every figure inlined as a data URI."""
     body = markdown.markdown(md_text, extensions=["tables", "fenced_code"])

@@ -15,7 +15,7 @@ import yaml
 from pipeline.config import Params
 from pipeline.data.imageset import ImageSet
 from pipeline.evaluation.arms import GAIN_ARMS, NAMES
-from pipeline.evaluation.selection import CANDIDATES, describe, show_value
+from pipeline.evaluation.selection import CANDIDATES, describe, knob_values, show_value
 from pipeline.models.cvae import CVAE
 from pipeline.reporting import charts, figures, selection_tables, tables
 from pipeline.reporting.training_log import read_live_series
@@ -27,6 +27,13 @@ TEMPLATES = jinja2.Environment(
     keep_trailing_newline=True,
     undefined=jinja2.StrictUndefined,  # a misspelt placeholder fails instead of printing nothing
 )
+
+
+# What the ELBO number is: a Bernoulli likelihood on grey levels is not a normalised density.
+ELBO_NOTES = {
+    "bernoulli": "a Bernoulli bound on grey levels in [0, 1]: comparable between runs, not a log-density in nats",
+    "gaussian": "a Gaussian bound with a learned scale: a log-density in nats",
+}
 
 
 def make_figures(params: Params, metrics: dict, fig_dir: Path, live_dir: Path, real: ImageSet, val: ImageSet, synthetic: ImageSet, model: CVAE) -> None:
@@ -50,17 +57,21 @@ def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: d
     size = tables.headline_size(params)
     sizes = params.evaluate.train_sizes
     c, h, w = data["image_shape"]
+    knobs = knob_values(params)
     context = {
         "answer": answer(metrics, size),
         "headline": headline(metrics, size),
         "data": data,
         "classifier": params.evaluate.classifier.upper(),
         "seeds": len(params.evaluate.seeds),
-        "steps": params.evaluate.steps,
         "size": size,
         "results_tables": [(s, tables.results_table(metrics, s)) for s in sizes],
         "per_class_table": tables.per_class_table(per_class, size, data["class_names"]),
-        "knobs": ", ".join(f"`{knob}` {' / '.join(map(show_value, values))}" for knob, values in CANDIDATES.items()),
+        "budget": params.evaluate.budget,
+        "lengths": " / ".join(map(show_value, knobs["steps"])),
+        "lrs": " / ".join(map(show_value, knobs["lr"])),
+        "copies": " / ".join(map(show_value, knobs["classic_copies"])),
+        "knobs": ", ".join(f"`{k}` {' / '.join(map(show_value, v))}" for k, v in knobs.items() if k in CANDIDATES and len(v) > 1) or "none",
         "chosen_table": selection_tables.chosen_table(cells),
         "ablation_real_vae": selection_tables.ablation_table(cells, "real_vae"),
         "ablation_real_classic_vae": selection_tables.ablation_table(cells, "real_classic_vae"),
@@ -71,6 +82,7 @@ def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: d
         "seed": params.seed,
         "best_elbo": tables.fmt(vae.get("best_val_elbo"), digits=2),
         "vae": vae,
+        "elbo_note": ELBO_NOTES[params.vae.likelihood],
         "generation_sentence": generation_sentence(gen),
         "gen": gen,
         "acceptance": f"{gen['acceptance_rate'] * 100:.0f}",

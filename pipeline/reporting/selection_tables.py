@@ -1,9 +1,7 @@
-"""Report tables of the `auto` search: what was chosen on `val`, and what every tried value scored.
+"""Report tables of the tuning on `val`: what each arm chose, and what every tried value scored.
 
-The second table is the ablation: for each knob value the search tried, its validation accuracy
-minus that of the arm's baseline (real only for real+VAE, real+classic for real+classic+VAE),
-averaged over the seeds that tried it. Numbers are on `val`, the split the choice is made on;
-`test` numbers exist only for the chosen settings (the learning-curve tables).
+Numbers are on `val`, the split the choices are made on; `test` numbers exist only for the chosen
+settings (the learning-curve tables).
 """
 
 from __future__ import annotations
@@ -12,9 +10,8 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from pipeline.evaluation.arms import BY_NAME, VAE_ARMS
-from pipeline.evaluation.selection import CANDIDATES, describe, show_value
-
+from pipeline.evaluation.arms import ARMS, BY_NAME
+from pipeline.evaluation.selection import describe, show_value
 
 
 def _has_selection(cells: list[dict]) -> bool:
@@ -22,46 +19,43 @@ def _has_selection(cells: list[dict]) -> bool:
 
 
 def chosen_table(cells: list[dict]) -> str:
-    """Per size and VAE arm: the settings chosen (and in how many seeds), val accuracy gained."""
+    """Per size and arm: the settings chosen (in how many seeds), val fits, chosen val accuracy."""
     if not _has_selection(cells):
         return "No selection was recorded for this run."
-    lines = ["| images per class | arm | chosen on val (seeds) | val gain over baseline (points) |", "|---|---|---|---|"]
+    lines = ["| images per class | arm | val fits | chosen on val (seeds) | val accuracy % |", "|---|---|---|---|---|"]
     for size in sorted({c["size"] for c in cells}):
         group = [c for c in cells if c["size"] == size]
-        for arm in VAE_ARMS:
-            counts = Counter(describe(c["selection"][arm.name]["chosen"]) for c in group)
-            chosen = "; ".join(f"{text} ({n})" for text, n in counts.most_common())
-            gain = np.mean([c["selection"][arm.name]["val_acc"] - c["val_acc"][arm.extends] for c in group])
-            lines.append(f"| {size} | {arm.label} | {chosen} | {gain * 100:+.1f} |")
+        for arm in ARMS:
+            picks = [c["selection"][arm.name] for c in group]
+            counts = Counter(describe(p["chosen"]) for p in picks)
+            chosen = "; ".join(f"{text} ({n})" for text, n in counts.most_common(3))
+            more = len(counts) - 3
+            chosen += f"; {more} other setting(s)" if more > 0 else ""
+            val = np.mean([p["val_acc"] for p in picks]) * 100
+            lines.append(f"| {size} | {arm.label} | {picks[0]['val_fits']} | {chosen} | {val:.1f} |")
     return "\n".join(lines)
 
 
 def ablation_table(cells: list[dict], arm: str) -> str:
-    """Rows: every knob value tried; columns: sizes; cells: mean val gain over the baseline."""
+    """Rows: every knob value tried; columns: sizes; entries: mean val accuracy of the tries with
+    that value minus the chosen val accuracy of the arm this one extends (points, tries)."""
     if not _has_selection(cells):
         return ""
     baseline = BY_NAME[arm].extends
     sizes = sorted({c["size"] for c in cells})
     gains: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for cell in cells:
+        reference = cell["selection"][baseline]["val_acc"]
         for step in cell["selection"][arm]["trace"]:
             if step["val_acc"] is None:  # the filter left no samples: nothing to score
                 continue
-            row = ("start", describe(step["setting"])) if step["knob"] == "start" else (step["knob"], show_value(step["value"]))
-            gains[row][cell["size"]].append(step["val_acc"] - cell["val_acc"][baseline])
-
-    def position(row: tuple[str, str]) -> tuple[int, int]:
-        """Search order: the start, then each knob's candidates in the order they are tried."""
-        knob, value = row
-        if knob == "start":
-            return (0, 0)
-        shown = [show_value(v) for v in CANDIDATES.get(knob, ())]
-        return (1 + list(CANDIDATES).index(knob), shown.index(value) if value in shown else len(shown))
-
+            for knob, value in step["setting"].items():
+                if value is not None:
+                    gains[(knob, show_value(value))][cell["size"]].append(step["val_acc"] - reference)
+    order = list(BY_NAME[arm].knobs)
     lines = ["| tried | " + " | ".join(f"n={s}" for s in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
-    for knob, value in sorted(gains, key=position):
+    for knob, value in sorted(gains, key=lambda kv: (order.index(kv[0]), kv[1])):
         by_size = gains[(knob, value)]
-        name = f"start: {value}" if knob == "start" else f"{knob} = {value}"
-        cells_text = [f"{np.mean(by_size[s]) * 100:+.1f} ({len(by_size[s])})" if by_size.get(s) else "—" for s in sizes]
-        lines.append(f"| {name} | " + " | ".join(cells_text) + " |")
+        entries = [f"{np.mean(by_size[s]) * 100:+.1f} ({len(by_size[s])})" if by_size.get(s) else "—" for s in sizes]
+        lines.append(f"| {knob} = {value} | " + " | ".join(entries) + " |")
     return "\n".join(lines)

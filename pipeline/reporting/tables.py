@@ -40,19 +40,32 @@ def fmt_ci(entry: dict, prefix: str, signed: bool = False) -> str:
 
 
 def results_table(metrics: dict, size: int) -> str:
+    """Per arm: accuracy, macro-F1, gains with intervals, the smallest gain the design detects."""
     block = metrics[f"n{size}"]
     lines = [
-        "| arm | accuracy % [95% CI] | macro-F1 % | gain over real (points) | gain over classic (points) | gap to full closed |",
-        "|---|---|---|---|---|---|",
+        "| arm | accuracy % [95% CI] | macro-F1 % | gain over real (points) | detectable gain | gain over classic (points) | detectable gain | gap to full closed |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for arm in ARMS:
         e = block[arm.name]
         gain = fmt_ci(e, "gain", signed=True) if "gain_mean" in e else "—"
         vs_classic = fmt_ci(e, "gain_vs_classic", signed=True) if "gain_vs_classic_mean" in e else "—"
         closed = f"{e['gap_closed'] * 100:.0f}%" if e.get("gap_closed") is not None else "—"
-        lines.append(f"| {arm.label} | {fmt_ci(e, 'acc')} | {fmt(e['f1_mean'], pct=True)} | {gain} | {vs_classic} | {closed} |")
-    lines.append(f"| {FULL.label} | {fmt_ci(metrics['full'], 'acc')} | {fmt(metrics['full']['f1_mean'], pct=True)} | — | — | 100% |")
+        lines.append(
+            f"| {arm.label} | {fmt_ci(e, 'acc')} | {fmt(e['f1_mean'], pct=True)} | {gain} | {fmt_mde(e, 'mde')} "
+            f"| {vs_classic} | {fmt_mde(e, 'mde_vs_classic')} | {closed} |"
+        )
+    full = metrics["full"]
+    lines.append(f"| {FULL.label} | {fmt_ci(full, 'acc')} | {fmt(full['f1_mean'], pct=True)} | — | — | — | — | 100% |")
     return "\n".join(lines)
+
+
+def fmt_mde(entry: dict, key: str) -> str:
+    """`±2.1`: a true gain this large or larger would be seen (80% power, 5% two-sided)."""
+    if key not in entry:
+        return "—"
+    value = entry[key]
+    return "n/a" if value is None or np.isnan(value) else f"±{value * 100:.1f}"
 
 
 def per_class_table(per_class: dict, size: int, class_names: list[str]) -> str:

@@ -6,20 +6,29 @@ import math
 
 from pipeline.evaluation.arms import BY_NAME
 
+
 def _points(value: float) -> str:
     return f"{value * 100:+.1f}"
 
 
-def describe_gain(mean: float, lo: float | None, hi: float | None) -> str:
-    """'+1.8 points (95% CI +0.6 to +3.0)' and whether that is a gain, a loss or neither."""
-    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
-        return f"{_points(mean)} points (a single seed: no confidence interval, not a finding)"
+def detectable(mde: float | None) -> str:
+    """'; a gain of 1.9 points or more would have been seen' (80% power), or nothing if unknown."""
+    if mde is None or math.isnan(mde):
+        return ""
+    return f"; a true gain of {mde * 100:.1f} points or more would have been seen (80% power)"
+
+
+def describe_gain(mean: float, lo: float | None, hi: float | None, mde: float | None = None) -> str:
+    """'+1.8 points (95% CI +0.6 to +3.0)' and whether that is a gain, a loss or neither; next to a
+    gain within noise, the smallest gain the design would have detected."""
+    if _no_interval(lo, hi):
+        return f"{_points(mean)} points (no confidence interval: one seed, or no spread over seeds; not enough evidence)"
     ci = f"95% CI {_points(lo)} to {_points(hi)}"
     if lo > 0:
         return f"{_points(mean)} points of accuracy ({ci})"
     if hi < 0:
         return f"{_points(mean)} points, a significant loss ({ci})"
-    return f"{_points(mean)} points, not significant ({ci})"
+    return f"{_points(mean)} points, not significant ({ci}{detectable(mde)})"
 
 
 def headline(metrics: dict, size: int) -> str:
@@ -27,10 +36,10 @@ def headline(metrics: dict, size: int) -> str:
     block = metrics[f"n{size}"]
     vae = block["real_vae"]
     parts = [f"At {size} images per class, VAE samples change test accuracy by "
-             f"{describe_gain(vae['gain_mean'], vae['gain_lo'], vae['gain_hi'])}"]
+             f"{describe_gain(vae['gain_mean'], vae['gain_lo'], vae['gain_hi'], vae.get('mde'))}"]
     for arm in ("real_classic", "real_classic_vae"):
         entry = block[arm]
-        parts.append(f"{BY_NAME[arm].phrase} by {describe_gain(entry['gain_mean'], entry['gain_lo'], entry['gain_hi'])}")
+        parts.append(f"{BY_NAME[arm].phrase} by {describe_gain(entry['gain_mean'], entry['gain_lo'], entry['gain_hi'], entry.get('mde'))}")
     return "; ".join(parts) + "."
 
 
@@ -39,21 +48,37 @@ def answer(metrics: dict, size: int) -> str:
     block = metrics[f"n{size}"]
     vae, both = block["real_vae"], block["real_classic_vae"]
     vs_classic = both.get("gain_vs_classic_lo"), both.get("gain_vs_classic_hi")
-    if _significant(vae["gain_lo"], vae["gain_hi"]) == 1:
-        verdict = "Yes: VAE samples help over real images alone"
-    elif _significant(vae["gain_lo"], vae["gain_hi"]) == -1:
-        verdict = "No: VAE samples hurt compared with real images alone"
-    else:
-        verdict = "Not shown: the VAE's gain over real images alone is within noise"
-    extra = {1: "and they add to classic augmentation", -1: "and they hurt on top of classic augmentation"}.get(
-        _significant(*vs_classic), "and on top of classic augmentation they make no significant difference"
-    )
+    verdict = {
+        1: "Yes: VAE samples help over real images alone",
+        -1: "No: VAE samples hurt compared with real images alone",
+        0: "Not shown: the VAE's gain over real images alone is within noise"
+           + (f" (a gain of {vae['mde'] * 100:.1f} points or more would have been seen)" if _known(vae.get("mde")) else ""),
+        None: "Not enough evidence: the VAE's gain over real images alone has no confidence interval "
+              "(one seed, or no spread over seeds)",
+    }[_significant(vae["gain_lo"], vae["gain_hi"])]
+    extra = {
+        1: "and they add to classic augmentation",
+        -1: "and they hurt on top of classic augmentation",
+        0: "and on top of classic augmentation they make no significant difference",
+        None: "and on top of classic augmentation there is not enough evidence either way",
+    }[_significant(*vs_classic)]
     return f"{verdict}, {extra} (at {size} images per class)."
 
 
-def _significant(lo: float | None, hi: float | None) -> int:
-    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
-        return 0
+def _known(value: float | None) -> bool:
+    return value is not None and not math.isnan(value)
+
+
+def _no_interval(lo: float | None, hi: float | None) -> bool:
+    """Nothing to judge a gain by: nan/null bounds (one seed, or no spread over seeds), or the
+    zero-width interval that metrics written before nan bounds for zero spread still hold."""
+    return lo is None or hi is None or math.isnan(lo) or math.isnan(hi) or lo == hi
+
+
+def _significant(lo: float | None, hi: float | None) -> int | None:
+    """1 a significant gain, -1 a significant loss, 0 within noise, None no interval to tell."""
+    if _no_interval(lo, hi):
+        return None
     return 1 if lo > 0 else -1 if hi < 0 else 0
 
 

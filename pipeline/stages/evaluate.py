@@ -7,7 +7,6 @@ the plot tables under `reports/plots/` and every per-seed number in `reports/eva
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 from pathlib import Path
@@ -19,6 +18,7 @@ from pipeline.errors import cli_guard
 from pipeline.evaluation import learning_curve
 from pipeline.evaluation.arms import NAMES
 from pipeline.evaluation.cell import Splits
+from pipeline.stages._cli import stage_parser
 
 
 def run(params: Params, data_dir: Path, reports_dir: Path, show_progress: bool = True) -> dict:
@@ -47,11 +47,7 @@ def to_csv(rows: list[dict]) -> str:
 
 @cli_guard
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--data-dir", type=Path, default=Path("data/processed"))
-    parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
-    args = parser.parse_args(argv)
+    args = stage_parser(__doc__, data_dir="data/processed", reports_dir="reports").parse_args(argv)
     params = load_params(args.params)
     summary = run(params, args.data_dir, args.reports_dir, params.trainer.progress_bar)
     for size in params.evaluate.train_sizes:

@@ -6,16 +6,16 @@ from) and `train`, the default small training set of `dataset.train_per_class` p
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from pipeline.atomic import write_json
 from pipeline.config import Params, load_params
-from pipeline.data.sources import load_dataset
-from pipeline.errors import cli_guard
 from pipeline.data.imageset import ImageSet
 from pipeline.data.parquet import write_imageset
+from pipeline.data.sources import load_dataset
 from pipeline.data.splits import per_class_subset, split_test_val_pool
+from pipeline.errors import cli_guard
+from pipeline.stages._cli import stage_parser
 
 SPLITS = ("train", "val", "test", "pool")
 
@@ -58,11 +58,7 @@ def fingerprint(splits: dict[str, ImageSet]) -> dict:
 
 @cli_guard
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--out-dir", type=Path, default=Path("data/processed"))
-    parser.add_argument("--summary", type=Path, default=Path("reports/data.json"))
-    args = parser.parse_args(argv)
+    args = stage_parser(__doc__, out_dir="data/processed", summary="reports/data.json").parse_args(argv)
     summary = run(load_params(args.params), args.out_dir, args.summary)
     print(f"preprocess: {summary['rows']} rows, image shape {summary['image_shape']}")
 

@@ -18,6 +18,7 @@ from pipeline.errors import PipelineError, cli_guard
 from pipeline.models.vae import load_cvae
 from pipeline.reporting.html import to_html
 from pipeline.reporting.report import make_figures, params_yaml, render_markdown
+from pipeline.stages._cli import stage_parser
 
 
 def read_json(path: Path) -> dict:
@@ -46,16 +47,10 @@ def run(params: Params, paths: argparse.Namespace) -> str:
 
 @cli_guard
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
-    parser.add_argument("--data-dir", type=Path, default=Path("data/processed"))
-    parser.add_argument("--synthetic", type=Path, default=Path("data/synthetic/train.parquet"))
-    parser.add_argument("--model", type=Path, default=Path("models/cvae.ckpt"))
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    text = run(params, args)
-    print(text.split("\n\n")[1].strip("*"))
+    paths = {"reports_dir": "reports", "data_dir": "data/processed", "synthetic": "data/synthetic/train.parquet", "model": "models/cvae.ckpt"}
+    args = stage_parser(__doc__, **paths).parse_args(argv)
+    answer = run(load_params(args.params), args).split("\n\n")[1]
+    print(answer.strip("*"))
 
 
 if __name__ == "__main__":

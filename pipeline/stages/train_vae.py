@@ -7,7 +7,6 @@ the params and training data, and that folder is removed once the checkpoint is 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import shutil
@@ -20,6 +19,7 @@ from pipeline.config import Params, load_params
 from pipeline.data.parquet import read_imageset
 from pipeline.errors import cli_guard
 from pipeline.models.vae import SampleGrid, fit_cvae, save_model
+from pipeline.stages._cli import stage_parser
 
 
 def resume_key(params: Params, train_path: Path) -> str:
@@ -46,6 +46,9 @@ def run(params: Params, train_path: Path, val_path: Path, model_path: Path, live
     if rank_zero_only.rank != 0:  # under DDP every rank gets here; one writes
         return summary
     live = logger.experiment
+    # dvc.yaml declares this folder; with sample grids off (`vae.sample_every_n_epochs: 0`) it is
+    # present and empty. (SampleGrid logs at least one grid whenever grids are on.)
+    Path(live.plots_dir, "images").mkdir(parents=True, exist_ok=True)
     for key, value in summary.items():
         live.summary[key] = value
     live.make_summary()
@@ -57,15 +60,12 @@ def run(params: Params, train_path: Path, val_path: Path, model_path: Path, live
 
 @cli_guard
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--train", type=Path, default=Path("data/processed/train.parquet"))
-    parser.add_argument("--val", type=Path, default=Path("data/processed/val.parquet"))
-    parser.add_argument("--model", type=Path, default=Path("models/cvae.ckpt"))
-    parser.add_argument("--live-dir", type=Path, default=Path("reports/vae"))
+    parser = stage_parser(
+        __doc__, train="data/processed/train.parquet", val="data/processed/val.parquet", model="models/cvae.ckpt", live_dir="reports/vae"
+    )
     args = parser.parse_args(argv)
     summary = run(load_params(args.params), args.train, args.val, args.model, args.live_dir)
-    print(f"train_vae: best validation ELBO {summary['best_val_elbo']:.2f} nats at epoch {summary['best_epoch']}")
+    print(f"train_vae: best validation ELBO {summary['best_val_elbo']:.2f} per image at epoch {summary['best_epoch']}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Compare two runs: the params that differ, every metric with its change, both learning curves.
 
 A run is a report folder (has metrics.json), a git revision or a DVC experiment name, tried in
-that order; revisions and experiments are read with `git show`, so nothing is checked out and the
-working tree is left alone. Plain `dvc metrics diff` shows numbers only; this adds the params and
-one figure, in a Markdown and a self-contained HTML file that can be attached to a pull request.
+that order. DVC finds an experiment's commit (`dvc exp show`); revisions and experiments are then
+read with `git show`, so nothing is checked out and the working tree is left alone. Plain
+`dvc metrics diff` shows numbers only; this adds the params and one figure, in a Markdown and a
+self-contained HTML file that can be attached to a pull request.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import csv
 import io
 import json
 import math
+import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,12 +89,25 @@ def git(repo: Path, *args: str) -> str | None:
 
 
 def experiment_commit(name: str, repo: Path) -> str | None:
-    """DVC keeps each experiment as a ref refs/exps/<baseline>/<name>; its commit holds the results."""
-    listing = git(repo, "for-each-ref", "refs/exps", "--format=%(objectname) %(refname)") or ""
-    commits = {sha for sha, ref in (line.split(" ", 1) for line in listing.splitlines()) if ref.rsplit("/", 1)[-1] == name}
-    if len(commits) > 1:
-        raise PipelineError(f"{name}: several DVC experiments have this name ({', '.join(sorted(c[:7] for c in commits))}); pass a commit instead")
-    return commits.pop() if commits else None
+    """The commit of DVC experiment `name`, or None; DVC itself resolves the name (`dvc exp show
+    --rev`), as every `dvc exp` command does: an experiment of any baseline, and of several with
+    this name the one based on HEAD. Several and none on HEAD: ambiguous, a user error."""
+    argv = [sys.executable, "-m", "dvc", "exp", "show", "--json", f"--rev={name}", "--num=1", "--sha"]
+    argv += ["--hide-workspace", "--hide-queued", "--hide-failed"]
+    env = dict(os.environ, DVC_NO_ANALYTICS="1")
+    try:
+        done = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True, encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if done.returncode != 0:  # not a DVC project, no such name, or several
+        if f"ambiguous Git revision '{name}'" in done.stderr:
+            raise PipelineError(
+                f"{name}: several DVC experiments have this name, none based on HEAD"
+                " (see `dvc exp list --all-commits`); pass a commit instead"
+            )
+        return None
+    rows = json.loads(done.stdout or "[]")  # one row: the experiment's commit, as a baseline
+    return rows[0]["rev"] if rows else None
 
 
 def from_git(spec: str, commit: str, kind: str, repo: Path) -> Run:

@@ -19,9 +19,9 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.atomic import atomic_path, to_plain
-from pipeline.errors import cli_guard
 from pipeline.data.images import auto_scale, tile
 from pipeline.data.parquet import decode_stored, iter_batches, read_metadata
+from pipeline.errors import cli_guard
 
 PROVENANCE = ("checkpoint", "strategy", "temperature", "seed")
 QUALITY = ("confidence", "nn_distance")

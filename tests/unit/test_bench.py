@@ -14,19 +14,23 @@ import pytest
 import yaml
 from rich.console import Console
 
-from pipeline.bench import __main__ as bench
+from pipeline.bench import __main__ as cli
+from pipeline.bench import dag, generation, measure, mnist, render
 from pipeline.config import Params
 from pipeline.errors import PipelineError
 from pipeline.data.imageset import ImageSet
 
-TINY = bench.Sizes(train_images=128, train_epochs=1, repeats=1, small_epochs=1, generate=(60,), mnist_images=300, mnist_train_steps=2)
+TINY = cli.Sizes(
+    train_images=128, train_epochs=1, repeats=1, small_epochs=1, generate=(60,), mnist_images=300, mnist_train_steps=2,
+    classifier_fits=2, classifier_steps=2,
+)
 # One torch thread: two threads on a busy two-core machine can make each step 20x slower.
 TINY_PARAMS = {"vae": {"hidden_channels": 8, "latent_dim": 4}, "trainer": {"progress_bar": False, "num_threads": 1}}
 
 
 def in_process(fn, **kwargs) -> dict:
-    """`bench.in_child` without the fresh interpreter (seconds of imports each)."""
-    return {**fn(**kwargs), "peak_rss_mib": bench.rss_mib()}
+    """`measure.in_child` without the fresh interpreter (seconds of imports each)."""
+    return {**fn(**kwargs), "peak_rss_mib": measure.rss_mib()}
 
 
 def numbers(tree, path: str = "") -> list[tuple[str, float]]:
@@ -46,11 +50,11 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     params_file.write_text(yaml.safe_dump(TINY_PARAMS))
     out = tmp / "bench.json"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(bench, "QUICK", TINY)
-        patch.setattr(bench, "in_child", in_process)
+        patch.setattr(cli, "QUICK", TINY)
+        patch.setattr(measure, "in_child", in_process)
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
-            bench.main(["--quick", "--skip-dag", "--json", "--params", str(params_file), "--out", str(out)])
+            cli.main(["--quick", "--skip-dag", "--json", "--params", str(params_file), "--out", str(out)])
     result = json.loads(printed.getvalue())  # exactly one JSON object, nothing else on stdout
     assert json.loads(out.read_text()) == result
     return result
@@ -58,7 +62,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def test_json_has_every_section_and_the_headline_keys(report: dict) -> None:
     assert {"machine", "lightning_samples_per_s", "plain_samples_per_s", "lightning_vs_plain_ratio"} <= set(report)
-    assert {"training", "training_one_thread", "training_small_data", "generation", "mnist"} <= set(report)
+    assert {"training", "training_one_thread", "training_small_data", "generation", "mnist", "classifier_fits"} <= set(report)
+    assert report["batched_fit_speedup"] > 0 and report["classifier_fits"]["batched_s"] > 0
     assert report["dag"] is None  # --skip-dag
     assert {"platform", "cpu_count", "torch", "date"} <= set(report["machine"])
     assert [g["samples"] for g in report["generation"]] == [60]
@@ -90,43 +95,65 @@ def test_pngs_are_decoded_once_when_read_and_never_while_training(report: dict) 
 
 def test_the_table_renders(report: dict) -> None:
     console = Console(file=io.StringIO(), width=140)
-    bench.render(report, console)
+    render.render(report, console)
     text = console.file.getvalue()
     assert "Lightning / plain" in text and "MNIST-sized" in text
 
 
 def test_generation_runs_in_a_child_process_and_reports_its_memory(tmp_path: Path) -> None:
-    images, labels = bench.make_digit_like(40, size=8, num_classes=4)
+    images, labels = mnist.make_digit_like(40, size=8, num_classes=4)
     train = ImageSet(images[..., None], labels, ("a", "b", "c", "d"))
     params = Params.model_validate(TINY_PARAMS)
-    [row] = bench.bench_generation((20,), train, params, tmp_path)
+    [row] = generation.bench_generation((20,), train, params, tmp_path)
     assert row["rows"] == 20 and row["images_per_s"] > 0
     assert row["peak_rss_mib"] >= row["start_rss_mib"] > 0
 
 
 def test_a_commands_peak_memory_is_its_own_not_the_parents(tmp_path: Path) -> None:
     ballast = np.ones(200 * 2**20, np.uint8)  # the parent holds 200 MiB more than it needs
-    small = bench.run_command(["python", "-c", "pass"], tmp_path, tmp_path / "small.log")
-    big = bench.run_command(["python", "-c", "import numpy; a = numpy.ones(150 * 2**20, 'u1')"], tmp_path, tmp_path / "big.log")
+    small = measure.run_command(["python", "-c", "pass"], tmp_path, tmp_path / "small.log")
+    big = measure.run_command(["python", "-c", "import numpy; a = numpy.ones(150 * 2**20, 'u1')"], tmp_path, tmp_path / "big.log")
     assert small["peak_rss_mib"] < 100 < 150 < big["peak_rss_mib"] < 150 + ballast.nbytes / 2**20
 
 
 def test_a_failing_command_names_itself(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match="exit code 3"):
-        bench.run_command(["python", "-c", "raise SystemExit(3)"], tmp_path, tmp_path / "fail.log")
+        measure.run_command(["python", "-c", "raise SystemExit(3)"], tmp_path, tmp_path / "fail.log")
 
 
 def test_stages_run_producers_first() -> None:
-    stages = yaml.safe_load((bench.ROOT / "dvc.yaml").read_text())["stages"]
-    order = bench.stage_order(stages)
+    stages = yaml.safe_load((measure.ROOT / "dvc.yaml").read_text())["stages"]
+    order = dag.stage_order(stages)
     assert sorted(order) == sorted(stages)
     assert order.index("preprocess") < order.index("train_vae") < order.index("generate") < order.index("report")
     shuffled = dict(reversed(list(stages.items())))
-    assert bench.stage_order(shuffled)[0] == "preprocess"
+    assert dag.stage_order(shuffled)[0] == "preprocess"
+
+
+def test_independent_stages_keep_file_order_and_a_cycle_is_named() -> None:
+    stages = {
+        "report": {"deps": ["out/b", "out/a"], "outs": ["report.md"]},
+        "b": {"deps": ["raw"], "outs": ["out/b"]},
+        "a": {"deps": ["raw"], "outs": ["out/a"]},
+        "c": {"deps": ["raw"], "outs": ["out/c"]},
+    }
+    assert dag.stage_order(stages) == ["b", "a", "report", "c"]
+    stages["b"]["deps"].append("report.md")  # b now needs report, which needs b
+    with pytest.raises(PipelineError, match="cycle: .*(b -> report|report -> b)"):
+        dag.stage_order(stages)
+
+
+def test_a_child_must_be_importable_by_its_module_name() -> None:
+    def local() -> dict:
+        return {}
+
+    local.__module__ = "__main__"  # what a function defined in `python -m pipeline.bench` would say
+    with pytest.raises(ValueError, match="importable module"):
+        measure.in_child(local)
 
 
 def test_made_up_digits_have_every_class_and_differ_by_class() -> None:
-    images, labels = bench.make_digit_like(200, size=28, num_classes=10)
+    images, labels = mnist.make_digit_like(200, size=28, num_classes=10)
     assert images.shape == (200, 28, 28) and images.dtype == np.uint8
     assert np.bincount(labels).tolist() == [20] * 10
     means = np.stack([images[labels == k].mean(0) for k in range(10)])
@@ -134,7 +161,7 @@ def test_made_up_digits_have_every_class_and_differ_by_class() -> None:
 
 
 def test_a_dag_stage_runs_from_its_dvc_yaml_command_in_a_copy_of_the_project(tmp_path: Path) -> None:
-    [row] = bench.bench_dag(tmp_path, {"dataset": {"train_per_class": 3}}, only=["preprocess"])
+    [row] = dag.bench_dag(tmp_path, {"dataset": {"train_per_class": 3}}, only=["preprocess"])
     assert row["stage"] == "preprocess" and row["wall_s"] > 0 and row["peak_rss_mib"] > 0
     project = tmp_path / "project"
     assert (project / "data/processed/train.parquet").is_file()

@@ -1,4 +1,4 @@
-"""One learning-curve cell: what each model may see, and the shape of the metrics it reports."""
+"""One learning-curve cell: what each model may see, the equal tuning budget, and the metrics."""
 
 import numpy as np
 import pytest
@@ -6,10 +6,10 @@ import pytest
 from pipeline.config import Params
 from pipeline.data.imageset import ImageSet
 from pipeline.evaluation import cell as protocol
-from pipeline.evaluation import selection
 from pipeline.evaluation.arms import NAMES as ARMS
 from pipeline.evaluation.cell import Splits
 from pipeline.evaluation.learning_curve import QUALITY_KEYS, summarize
+from pipeline.models import classify
 
 
 def noise_set(n_per_class: int, seed: int) -> ImageSet:
@@ -19,84 +19,62 @@ def noise_set(n_per_class: int, seed: int) -> ImageSet:
     return ImageSet(images, np.repeat(np.arange(3), n_per_class), ("a", "b", "c"))
 
 
+def bright_set(n_per_class: int, seed: int) -> ImageSet:
+    """Class k lights up row band k: easy, so a working classifier scores far above chance."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(3), n_per_class)
+    images = rng.integers(0, 60, (len(labels), 8, 8, 1)).astype(np.uint8)
+    for i, k in enumerate(labels):
+        images[i, 2 * k : 2 * k + 3] = rng.integers(180, 256, (3, 8, 1))
+    return ImageSet(images, labels, ("a", "b", "c"))
+
+
 def rows(data: ImageSet) -> set[bytes]:
     return {image.tobytes() for image in data.images}
 
 
 def test_no_test_image_reaches_training_or_selection(tiny_params: Params, monkeypatch: pytest.MonkeyPatch) -> None:
     splits = Splits(pool=noise_set(10, 0), val=noise_set(4, 1), test=noise_set(4, 2))
-    seen: list[tuple[str, ImageSet]] = []
-    real_fit_cvae, real_fit_classifier = protocol.fit_cvae, selection.fit_classifier
+    seen: list[tuple[str, set[bytes]]] = []
+    real_fit_cvae, real_fit_many = protocol.fit_cvae, classify.fit_many
 
     def record_cvae(train, val, *args, **kwargs):
-        seen.extend([("vae-train", train), ("vae-val", val)])
+        seen.extend([("vae-train", rows(train)), ("vae-val", rows(val))])
         return real_fit_cvae(train, val, *args, **kwargs)
 
-    def record_classifier(training_rows, *args, **kwargs):
-        seen.append(("classifier", training_rows.data))
-        return real_fit_classifier(training_rows, *args, **kwargs)
+    def record_fits(jobs, *args, **kwargs):
+        for job in jobs:
+            seen.append(("classifier", {np.rint(x.transpose(1, 2, 0) * 255).astype(np.uint8).tobytes() for x in job.images}))
+        return real_fit_many(jobs, *args, **kwargs)
 
     monkeypatch.setattr(protocol, "fit_cvae", record_cvae)
-    monkeypatch.setattr(selection, "fit_classifier", record_classifier)
+    monkeypatch.setattr(classify, "fit_many", record_fits)
     cell = protocol.run_cell(splits, size=3, seed=0, params=tiny_params)
 
     test_rows = rows(splits.test)
-    assert seen, "nothing was trained"
+    assert len(seen) > 5, "nothing was trained"
     for role, data in seen:
-        assert not (rows(data) & test_rows), f"a test image reached {role}"
+        assert not (data & test_rows), f"a test image reached {role}"
     vae_train = next(data for role, data in seen if role == "vae-train")
-    classifier_real = next(data for role, data in seen if role == "classifier")
-    # the VAE sees exactly the real images the classifier sees, and they come from the pool
-    assert rows(vae_train) == rows(classifier_real) <= rows(splits.pool)
-    assert len(vae_train) == 9
+    # the VAE sees exactly the real images the real-only classifier sees, and they come from the pool
+    assert vae_train in [data for role, data in seen if role == "classifier"]
+    assert vae_train <= rows(splits.pool) and len(vae_train) == 9
     assert set(cell["scores"]) == set(ARMS)
 
 
-def fake_cells(sizes: list[int], seeds: list[int], shift: float) -> list[dict]:
-    cells = []
-    for size in sizes:
-        for seed in seeds:
-            base = 0.5 + 0.01 * seed
-            scores = {arm: {"acc": base + (shift if "vae" in arm else 0.0), "f1": base, "per_class": [base] * 3} for arm in ARMS}
-            quality = dict.fromkeys(QUALITY_KEYS, 0.5)
-            cells.append({"size": size, "seed": seed, "scores": scores, "quality": quality, "vae_val_elbo": -20.0})
-    return cells
-
-
-def test_a_known_shift_gives_that_gain_with_a_zero_width_interval() -> None:
-    full = [{"acc": 0.9, "f1": 0.9}] * 3
-    summary = summarize(fake_cells([5], [0, 1, 2], shift=0.02), full, [5])
-    vae = summary["n5"]["real_vae"]
-    assert vae["gain_mean"] == pytest.approx(0.02)
-    assert vae["gain_lo"] == pytest.approx(0.02) and vae["gain_hi"] == pytest.approx(0.02)
-    assert vae["gap_closed"] == pytest.approx(0.02 / 0.39)
-    assert summary["n5"]["real_classic"]["gain_mean"] == pytest.approx(0.0)
-
-
-def test_metric_keys_are_stable() -> None:
-    """`dvc metrics diff` and `dvc exp show` compare these keys across experiments: renaming one
-    breaks every comparison with older runs, so changes must be deliberate."""
-    summary = summarize(fake_cells([5, 10], [0, 1], shift=0.0), [{"acc": 0.9, "f1": 0.9}] * 2, [5, 10])
-
-    def flat(tree: dict, prefix: str = "") -> set[str]:
-        keys = set()
-        for key, value in tree.items():
-            keys |= flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key}
-        return keys
-
-    keys = flat(summary)
-    assert {"n5.real.acc_mean", "n10.real_vae.acc_lo", "n10.real_vae.gain_mean", "n10.real_vae.gain_hi",
-            "n10.real_classic_vae.gain_vs_classic_mean", "n5.real_vae.gap_closed", "n5.quality.fd",
-            "n5.quality.precision", "n5.quality.near_copy_rate", "full.acc_mean", "n5.synthetic_only.f1_mean"} <= keys
-    assert len(keys) == 6 + 2 * (5 * 6 + 3 * 4 + 2 * 3 + 8)  # full; per size: arms, gains, vs classic, quality
-
-
-def test_logreg_classifier_runs_every_arm(tiny_params: Params) -> None:
+def test_every_arm_tries_the_same_number_of_settings_on_val(tiny_params: Params) -> None:
     splits = Splits(pool=noise_set(10, 0), val=noise_set(4, 1), test=noise_set(4, 2))
-    params = tiny_params.model_copy(update={"evaluate": tiny_params.evaluate.model_copy(update={"classifier": "logreg"})})
-    cell = protocol.run_cell(splits, size=3, seed=0, params=params)
-    assert set(cell["scores"]) == set(ARMS)
-    assert all(0.0 <= cell["scores"][arm]["acc"] <= 1.0 for arm in ARMS)
+    cell = protocol.run_cell(splits, size=3, seed=0, params=tiny_params)
+    fits = {arm: cell["selection"][arm]["val_fits"] for arm in ARMS}
+    assert set(fits.values()) == {tiny_params.evaluate.budget}, fits
+    for arm in ARMS:
+        trace = cell["selection"][arm]["trace"]
+        settings = [step["setting"] for step in trace]
+        assert len({tuple(sorted(s.items())) for s in settings}) == len(settings), f"{arm} tried a setting twice"
+        assert cell["selection"][arm]["chosen"] in settings
+        assert {"steps", "lr"} <= set(settings[0]), f"{arm} does not tune its training"
+    summary = summarize([cell], [{"acc": 0.9, "f1": 0.9}], [3])
+    assert {summary["n3"][arm]["val_fits"] for arm in ARMS} == {tiny_params.evaluate.budget}
 
 
 def test_selection_reads_val_and_never_test(tiny_params: Params, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,4 +96,55 @@ def test_selection_reads_val_and_never_test(tiny_params: Params, monkeypatch: py
     assert sum(data is other_test for data in scored) == len(ARMS)
     for arm, selection in first["selection"].items():
         assert "auto" not in selection["chosen"].values()
-        assert len(selection["trace"]) > 1, f"{arm}: nothing was searched"
+
+
+def test_logreg_classifier_learns_in_every_arm_that_sees_real_images(tiny_params: Params) -> None:
+    splits = Splits(pool=bright_set(20, 0), val=bright_set(6, 1), test=bright_set(6, 2))
+    params = tiny_params.model_copy(update={"evaluate": tiny_params.evaluate.model_copy(update={"classifier": "logreg"})})
+    cell = protocol.run_cell(splits, size=5, seed=0, params=params)
+    assert set(cell["scores"]) == set(ARMS)
+    for arm in ("real", "real_classic", "real_vae", "real_classic_vae"):
+        assert cell["scores"][arm]["acc"] >= 0.9, arm
+
+
+def fake_cells(sizes: list[int], seeds: list[int], shift: float) -> list[dict]:
+    cells = []
+    for size in sizes:
+        for seed in seeds:
+            base = 0.5 + 0.01 * seed
+            scores = {arm: {"acc": base + (shift if "vae" in arm else 0.0), "f1": base, "per_class": [base] * 3} for arm in ARMS}
+            selection = {arm: {"chosen": {"steps": 100}, "val_acc": base, "trace": [], "val_fits": 6} for arm in ARMS}
+            quality = dict.fromkeys(QUALITY_KEYS, 0.5)
+            cells.append({"size": size, "seed": seed, "scores": scores, "selection": selection, "quality": quality, "vae_val_elbo": -20.0})
+    return cells
+
+
+def test_a_known_noisy_shift_gives_that_gain_and_its_detectable_effect() -> None:
+    full = [{"acc": 0.9, "f1": 0.9}] * 3
+    cells = fake_cells([5], [0, 1, 2], shift=0.02)
+    for c, noise in zip(cells, (0.0, 0.01, -0.01)):
+        c["scores"]["real_vae"]["acc"] += noise
+    vae = summarize(cells, full, [5])["n5"]["real_vae"]
+    assert vae["gain_mean"] == pytest.approx(0.02)
+    assert vae["gain_lo"] < 0.02 < vae["gain_hi"]
+    assert vae["mde"] > 0.0 and vae["gap_closed"] == pytest.approx(0.02 / 0.39)
+
+
+def test_metric_keys_are_stable() -> None:
+    """`dvc metrics diff` and `dvc exp show` compare these keys across experiments: renaming one
+    breaks every comparison with older runs, so changes must be deliberate."""
+    summary = summarize(fake_cells([5, 10], [0, 1], shift=0.0), [{"acc": 0.9, "f1": 0.9}] * 2, [5, 10])
+
+    def flat(tree: dict, prefix: str = "") -> set[str]:
+        keys = set()
+        for key, value in tree.items():
+            keys |= flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key}
+        return keys
+
+    keys = flat(summary)
+    assert {"n5.real.acc_mean", "n10.real_vae.acc_lo", "n10.real_vae.gain_mean", "n10.real_vae.gain_hi",
+            "n10.real_classic_vae.gain_vs_classic_mean", "n5.real_vae.gap_closed", "n5.quality.fd",
+            "n5.quality.precision", "n5.quality.near_copy_rate", "full.acc_mean", "n5.synthetic_only.f1_mean",
+            "n5.real.val_fits", "n10.real_vae.mde", "n10.real_classic_vae.mde_vs_classic"} <= keys
+    # full; per size: 5 arms x (acc, f1, val_fits), 3 gains + gap + mde, 2 vs classic + mde, quality
+    assert len(keys) == 6 + 2 * (5 * 7 + 3 * 5 + 2 * 4 + 8)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import re
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,14 +108,75 @@ def repo(tmp_path: Path) -> tuple[Path, str, str]:
     return root, shas[0], shas[1]
 
 
-def test_git_revisions_and_experiments(repo, tmp_path: Path, capsys) -> None:
+def test_git_revisions(repo, tmp_path: Path, capsys) -> None:
     root, first, second = repo
     text, _ = compare(capsys, first, second, "--repo", root, "--out", tmp_path / "cmp")
     assert f"{second} (git revision {second[:7]})" in text
     assert "| `vae.epochs` | 150 | 50 |" in text and "| `n5.real_vae.acc_mean` | 0.6500 | 0.7000 | +0.0500 |" in text
-    git(root, "update-ref", f"refs/exps/{first[:2]}/{first[2:]}/tiny-exp", second)
-    text, _ = compare(capsys, "HEAD~1", "tiny-exp", "--repo", root, "--out", tmp_path / "cmp2")
-    assert f"tiny-exp (DVC experiment {second[:7]})" in text and "+0.0500" in text
+
+
+def dvc(repo: Path, *args: str) -> None:
+    env = dict(os.environ, DVC_NO_ANALYTICS="1")
+    subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, check=True, capture_output=True)
+
+
+# The one stage of the DVC project below: the run its params pick, copied into reports/.
+STAGE = """import shutil, yaml
+epochs = yaml.safe_load(open("params.yaml"))["vae"]["epochs"]
+shutil.copytree(f"runs/{epochs}", "reports", dirs_exist_ok=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def dvc_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A DVC project with real experiments: `tiny-exp` (`dvc exp run`, vae.epochs 150 -> 50) on the
+    first commit, and `twin` saved on two commits, neither HEAD. Returns (repo, first commit)."""
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+    root = tmp_path_factory.mktemp("dvc") / "project"
+    root.mkdir()
+    git(root, "init", "-q")
+    for key, value in (("user.name", "t"), ("user.email", "t@example.com"), ("commit.gpgsign", "false")):
+        git(root, "config", key, value)  # `dvc exp` commits with the repo's own identity
+    dvc(root, "init", "-q")
+    for metrics, params in ((METRICS_A, PARAMS_A), (METRICS_B, PARAMS_B)):
+        write_run(root / "runs" / str(params["vae"]["epochs"]), metrics, params)
+    (root / "params.yaml").write_text(yaml.safe_dump(PARAMS_A))
+    (root / "stage.py").write_text(STAGE)
+    stage = {
+        "cmd": f"{shlex.quote(sys.executable)} stage.py",
+        "deps": ["stage.py", "runs"],
+        "params": ["vae.epochs"],
+        "metrics": [{"reports/metrics.json": {"cache": False}}],
+        "plots": [{"reports/plots/learning_curve.csv": {"cache": False}}],
+    }
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"run": stage}}))
+    dvc(root, "repro", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "baseline")
+    first = git(root, "rev-parse", "HEAD")
+    dvc(root, "exp", "run", "-q", "-n", "tiny-exp", "--set-param", "vae.epochs=50")
+    for message in ("second", "third"):
+        dvc(root, "exp", "save", "-q", "-n", "twin")
+        git(root, "commit", "-q", "--allow-empty", "-m", message)
+    return root, first
+
+
+def test_a_dvc_experiment_is_found_by_name_on_any_baseline(dvc_project, tmp_path: Path, capsys) -> None:
+    root, first = dvc_project
+    text, _ = compare(capsys, first, "tiny-exp", "--repo", root, "--out", tmp_path / "cmp")
+    [commit] = re.findall(r"tiny-exp \(DVC experiment ([0-9a-f]{7})\)", text)
+    assert git(root, "rev-parse", f"{commit}^") == first  # the experiment's commit sits on its baseline
+    assert "| `vae.epochs` | 150 | 50 |" in text and "| `n5.real_vae.acc_mean` | 0.6500 | 0.7000 | +0.0500 |" in text
+
+
+def test_an_ambiguous_experiment_name_is_one_user_error(dvc_project, tmp_path: Path, capsys) -> None:
+    root, _ = dvc_project
+    with pytest.raises(SystemExit) as exit_info:
+        main(["HEAD", "twin", "--repo", str(root), "--out", str(tmp_path / "cmp")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: twin: several DVC experiments have this name") and err.count("\n") == 1
 
 
 def test_revision_without_metrics_is_a_user_error(repo) -> None:

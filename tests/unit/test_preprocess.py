@@ -1,3 +1,5 @@
+from collections import Counter
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -6,6 +8,7 @@ import pytest
 from pipeline.config import parse_params
 from pipeline.errors import PipelineError
 from pipeline.data.parquet import read_imageset
+from pipeline.data.sources import load_dataset
 from pipeline.stages.preprocess import run
 from pipeline.data.splits import per_class_subset
 
@@ -16,10 +19,13 @@ def test_default_digits_split(tmp_path: Path) -> None:
     train, val, test, pool = (read_imageset(tmp_path / f"{s}.parquet") for s in ("train", "val", "test", "pool"))
     assert train.images.shape[1:] == (8, 8, 1) and train.images.dtype == np.uint8
     assert train.class_counts().tolist() == [10] * 10
-    # test, val and the pool are disjoint; train is drawn from the pool only
-    rows = lambda s: {img.tobytes() + bytes([lab]) for img, lab in zip(s.images, s.labels)}  # noqa: E731
-    assert rows(train) <= rows(pool)
-    assert not (rows(test) & rows(train))
+    # test, val and the pool partition the dataset: no row in two of them, every row in one
+    rows = lambda s: Counter(img.tobytes() + bytes([lab]) for img, lab in zip(s.images, s.labels))  # noqa: E731
+    parts = {"test": rows(test), "val": rows(val), "pool": rows(pool)}
+    for (a, rows_a), (b, rows_b) in combinations(parts.items(), 2):
+        assert not rows_a & rows_b, f"{a} and {b} share rows"
+    assert parts["test"] + parts["val"] + parts["pool"] == rows(load_dataset(parse_params({}).dataset))
+    assert rows(train) <= parts["pool"]  # train is drawn from the pool only
     # stratified: every class in every split, in about the same share
     assert (test.class_counts() >= 30).all() and (val.class_counts() >= 30).all()
 

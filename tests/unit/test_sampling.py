@@ -4,6 +4,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
+import yaml
 
 from pipeline.stages import generate as generate_stage
 from pipeline.config import GenerateConfig, Params
@@ -70,12 +71,15 @@ def test_near_copy_filter(model: CVAE, train: ImageSet) -> None:
     assert len(labels) == 0 and tally.rejected_copy == sum(tally.drawn.values())
 
 
-def test_stage_streams_into_a_contract_file(tiny_params: Params, digits_dir: Path, tmp_path: Path) -> None:
-    from pipeline.models import vae as train_vae
+def untrained_checkpoint(params: Params, digits_dir: Path, path: Path) -> Path:
+    from pipeline.models import vae
 
-    model_path = tmp_path / "cvae.ckpt"
-    module = train_vae.build_module(generate_stage.read_imageset(digits_dir / "train.parquet"), tiny_params.vae)
-    train_vae.save_model(module, model_path)
+    vae.save_model(vae.build_module(generate_stage.read_imageset(digits_dir / "train.parquet"), params.vae), path)
+    return path
+
+
+def test_stage_streams_into_a_contract_file(tiny_params: Params, digits_dir: Path, tmp_path: Path) -> None:
+    model_path = untrained_checkpoint(tiny_params, digits_dir, tmp_path / "cvae.ckpt")
     params = tiny_params.model_copy(update={"generate": fixed(per_class=7, batch_size=4, min_confidence=0.01)})
     metrics = generate_stage.run(params, model_path, digits_dir / "train.parquet", tmp_path / "syn.parquet", tmp_path / "gen.json", show_progress=False)
     table = pq.read_table(tmp_path / "syn.parquet")
@@ -87,10 +91,7 @@ def test_stage_streams_into_a_contract_file(tiny_params: Params, digits_dir: Pat
 
 
 def test_auto_settings_are_chosen_on_val_and_recorded(tiny_params: Params, digits_dir: Path, tmp_path: Path) -> None:
-    from pipeline.models import vae as train_vae
-
-    model_path = tmp_path / "cvae.ckpt"
-    train_vae.save_model(train_vae.build_module(generate_stage.read_imageset(digits_dir / "train.parquet"), tiny_params.vae), model_path)
+    model_path = untrained_checkpoint(tiny_params, digits_dir, tmp_path / "cvae.ckpt")
     args = (model_path, digits_dir / "train.parquet", tmp_path / "syn.parquet", tmp_path / "gen.json")
     with pytest.raises(PipelineError, match="val split"):
         generate_stage.run(tiny_params, *args, show_progress=False)
@@ -99,8 +100,28 @@ def test_auto_settings_are_chosen_on_val_and_recorded(tiny_params: Params, digit
     assert "auto" not in chosen.values()
     table = pq.read_table(tmp_path / "syn.parquet")
     assert set(table.column("strategy").to_pylist()) <= {chosen["strategy"]}, metrics
-    best = max(step["val_acc"] for step in metrics["selection"]["trace"] if step["val_acc"] is not None)
-    assert metrics["selection"]["val_acc"] == best
+    # the same budget as every learning-curve arm; only what does not move between CPUs is kept
+    assert metrics["selection"]["val_fits"] == tiny_params.evaluate.budget
+    assert set(metrics["selection"]) == {"chosen", "val_fits"}
+
+
+def test_a_filter_that_rejects_every_sample_stops_with_one_line_and_no_file(
+    tiny_params: Params, digits_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = tiny_params.model_dump(mode="json")
+    raw["generate"] = fixed(per_class=2, batch_size=8, min_confidence=1.0).model_dump(mode="json")  # nothing is that sure
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    out, metrics = tmp_path / "synthetic" / "train.parquet", tmp_path / "generate.json"
+    argv = ["--params", tmp_path / "params.yaml", "--model", untrained_checkpoint(tiny_params, digits_dir, tmp_path / "cvae.ckpt"),
+            "--train", digits_dir / "train.parquet", "--val", digits_dir / "val.parquet", "--out", out, "--metrics", metrics]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        generate_stage.main([str(arg) for arg in argv])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("error: generate.min_confidence: 1.0 rejected"), error
+    assert not out.exists() and not metrics.exists()
+    assert not out.parent.exists() or not any(out.parent.iterdir())  # no temporary file left either
 
 
 def test_missing_checkpoint_is_one_clear_line(tiny_params: Params, digits_dir: Path, tmp_path: Path) -> None:

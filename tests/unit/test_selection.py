@@ -1,79 +1,90 @@
-"""The `auto` search: which settings it tries, which it keeps, and what it records."""
+"""Tuning on val: which settings each arm tries, the equal budget, and which one it keeps."""
 
 import pytest
 
 from pipeline.config import parse_params
-from pipeline.evaluation.selection import AUTO, CANDIDATES, describe, generation_config, requested, search
-
-ALL_AUTO = dict.fromkeys(CANDIDATES, AUTO)
-
-
-def test_each_auto_knob_moves_to_its_best_value_and_ties_keep_the_start() -> None:
-    def val_accuracy(setting: dict) -> float:
-        # posterior is better; temperature does not matter (a tie); a small ratio is better
-        return 0.5 + 0.1 * (setting["strategy"] == "posterior") + 0.05 * (setting["ratio"] == 1.0)
-
-    selection = search(ALL_AUTO, val_accuracy)
-    assert selection.chosen == {"strategy": "posterior", "temperature": 1.0, "ratio": 1.0, "min_confidence": 0.0, "synthetic_weight": 1.0}
-    assert selection.val_acc == pytest.approx(0.65)
-    assert selection.val_acc == max(step["val_acc"] for step in selection.trace)
-    # start + 2 strategies + 2 temperatures + 2 ratios + 1 filter + 1 weight
-    assert len(selection.trace) == 9
-    assert selection.trace[0]["knob"] == "start"
+from pipeline.errors import PipelineError
+from pipeline.evaluation.arms import ARMS, BY_NAME
+from pipeline.evaluation.selection import (
+    AUTO,
+    arm_grid,
+    choose,
+    describe,
+    effective_budget,
+    generation_config,
+    knob_values,
+    plan,
+)
 
 
-def test_pinned_knobs_are_never_searched() -> None:
-    tried: list[dict] = []
-
-    def val_accuracy(setting: dict) -> float:
-        tried.append(setting)
-        return 0.5
-
-    request = {**ALL_AUTO, "strategy": "prior", "synthetic_weight": 0.5}
-    selection = search(request, val_accuracy)
-    assert {s["strategy"] for s in tried} == {"prior"} and {s["synthetic_weight"] for s in tried} == {0.5}
-    assert selection.chosen["strategy"] == "prior" and selection.chosen["synthetic_weight"] == 0.5
-
-
-def test_nothing_auto_means_one_evaluation() -> None:
-    fixed = {"strategy": "prior", "temperature": 1.0, "ratio": None, "min_confidence": 0.0, "synthetic_weight": 1.0}
-    calls: list[dict] = []
-    selection = search(fixed, lambda s: calls.append(s) or 0.7)
-    assert calls == [fixed] and selection.chosen == fixed
+def test_every_arm_gets_the_same_budget_and_starts_from_params() -> None:
+    params = parse_params({"evaluate": {"budget": 5}})
+    budget = effective_budget(ARMS, params)
+    assert budget == 5
+    for i, arm in enumerate(ARMS):
+        settings = plan(arm, params, budget, seed=3, arm_index=i)
+        assert len(settings) == budget, arm.name
+        assert settings[0] == arm_grid(arm, params)[0], "the start point comes first"
+        assert settings[0]["steps"] == params.evaluate.steps and settings[0]["lr"] == params.evaluate.lr
+        assert len({tuple(sorted(s.items())) for s in settings}) == budget, "no setting twice"
 
 
-def test_temperature_is_not_searched_for_interpolation() -> None:
-    selection = search(ALL_AUTO, lambda s: 0.9 if s["strategy"] == "interpolate" else 0.5)
-    assert selection.chosen["strategy"] == "interpolate"
-    assert not [step for step in selection.trace if step["knob"] == "temperature"]
+def test_the_budget_is_capped_by_the_smallest_grid_for_every_arm_alike() -> None:
+    params = parse_params({"evaluate": {"budget": 1000}})
+    smallest = min(len(arm_grid(arm, params)) for arm in ARMS)
+    assert effective_budget(ARMS, params) == smallest == len(arm_grid(BY_NAME["real"], params))
+
+
+def test_the_draw_depends_on_the_seed_and_is_repeatable() -> None:
+    params = parse_params({})
+    arm = BY_NAME["real_vae"]
+    first = plan(arm, params, 6, seed=0, arm_index=2)
+    assert plan(arm, params, 6, seed=0, arm_index=2) == first
+    assert plan(arm, params, 6, seed=1, arm_index=2) != first
+
+
+def test_pinned_knobs_are_never_varied() -> None:
+    params = parse_params({"generate": {"strategy": "posterior", "temperature": 0.5}, "evaluate": {"synthetic_weight": 0.3}})
+    values = knob_values(params)
+    assert values["strategy"] == ("posterior",) and values["temperature"] == (0.5,) and values["synthetic_weight"] == (0.3,)
+    for setting in arm_grid(BY_NAME["real_vae"], params):
+        assert setting["strategy"] == "posterior" and setting["synthetic_weight"] == 0.3
+
+
+def test_interpolation_ignores_temperature_so_it_is_tried_once() -> None:
+    grid = arm_grid(BY_NAME["synthetic_only"], parse_params({}))
+    interpolating = [s for s in grid if s["strategy"] == "interpolate"]
+    assert interpolating and all(s["temperature"] is None for s in interpolating)
+    assert len({tuple(sorted(s.items())) for s in grid}) == len(grid)
+
+
+def test_the_best_wins_only_by_more_than_one_val_image() -> None:
+    """Choices must not flip on last-bit float noise, which can move one val prediction."""
+    settings = [{"steps": 200}, {"steps": 100}, {"steps": 50}]
+    n = 360
+    assert choose(settings, [300 / n, 301 / n, 299 / n], n).chosen == {"steps": 200}
+    assert choose(settings, [300 / n, 302 / n, 301 / n], n).chosen == {"steps": 100}
+    tied = choose(settings, [0.5, 0.5, 0.5], n)
+    assert tied.chosen == {"steps": 200} and tied.val_fits == 3
+
+
+def test_a_setting_without_samples_is_never_chosen_and_none_usable_is_one_error() -> None:
+    settings = [{"min_confidence": 0.9}, {"min_confidence": 0.0}]
+    assert choose(settings, [None, 0.4], 100).chosen == {"min_confidence": 0.0}
+    with pytest.raises(PipelineError, match="generate.min_confidence"):
+        choose(settings, [None, None], 100)
 
 
 def test_params_default_to_auto_and_a_chosen_setting_resolves_them() -> None:
     params = parse_params({})
-    request = requested(params.generate, params.evaluate)
-    assert request == ALL_AUTO and not params.generate.is_resolved()
-    chosen = search(request, lambda s: 0.5).chosen
+    assert params.generate.strategy == AUTO and not params.generate.is_resolved()
+    chosen = plan(BY_NAME["real_vae"], params, 6, seed=0, arm_index=2)[0]
     resolved = generation_config(params.generate, chosen)
     assert resolved.is_resolved() and resolved.ratio == chosen["ratio"]
-    assert describe(chosen) == "prior T=1, 10x, w=1"
+    assert describe(chosen) == "200 steps, lr 0.005, prior T=1, 10x, w=1"
 
 
 def test_auto_and_numbers_are_accepted_and_other_words_are_not() -> None:
-    from pipeline.errors import PipelineError
-
     assert parse_params({"generate": {"temperature": 0.7}, "evaluate": {"synthetic_weight": 0.3}}).evaluate.synthetic_weight == 0.3
     with pytest.raises(PipelineError, match="generate.temperature"):
         parse_params({"generate": {"temperature": "cold"}})
-
-
-def test_a_setting_without_samples_is_never_chosen() -> None:
-    selection = search(ALL_AUTO, lambda s: None if s["min_confidence"] else 0.5)
-    assert selection.chosen["min_confidence"] == 0.0
-    assert [step["val_acc"] for step in selection.trace if step["knob"] == "min_confidence"] == [None]
-
-
-def test_no_usable_setting_is_one_clear_error() -> None:
-    from pipeline.errors import PipelineError
-
-    with pytest.raises(PipelineError, match="generate.min_confidence"):
-        search({**ALL_AUTO, "min_confidence": 0.99}, lambda s: None)

@@ -12,15 +12,16 @@ from scipy import stats as sps
 from scipy.spatial.distance import cdist
 
 from pipeline.evaluation import intervals, quality
-from pipeline.evaluation.intervals import Interval
 
 
 # --------------------------------------------------------------------------- mean_ci
 
 
-def test_ci_constant_values_has_zero_width() -> None:
+def test_ci_constant_values_have_undefined_bounds() -> None:
+    """No spread over seeds is no evidence about spread: nan bounds, not a zero-width interval."""
     ci = intervals.mean_ci([0.1, 0.1, 0.1, 0.1])
-    assert ci == Interval(mean=0.1, lo=0.1, hi=0.1, n=4)
+    assert ci.mean == 0.1 and ci.n == 4
+    assert math.isnan(ci.lo) and math.isnan(ci.hi)
 
 
 def test_ci_matches_hand_computed_t_interval() -> None:
@@ -66,10 +67,20 @@ def test_interval_is_json_serialisable_plain_floats() -> None:
 # --------------------------------------------------------------------------- paired_gain
 
 
-def test_paired_gain_constant_shift_is_exact() -> None:
+def test_paired_gain_constant_shift_has_undefined_bounds() -> None:
     control = [0.5, 0.25, 0.75, 0.125]
     gain = intervals.paired_gain([c + 2.0 for c in control], control)
-    assert gain == Interval(mean=2.0, lo=2.0, hi=2.0, n=4)
+    assert gain.mean == 2.0 and gain.n == 4
+    assert math.isnan(gain.lo) and math.isnan(gain.hi)
+
+
+def test_paired_gain_shift_split_only_by_rounding_has_undefined_bounds() -> None:
+    """0.9-0.8, 0.5-0.4, 0.4-0.3 differ in the last bits; a t-interval on that would be 'significant'."""
+    control = [0.8, 0.4, 0.3]
+    gain = intervals.paired_gain([0.9, 0.5, 0.4], control)
+    assert len({0.9 - 0.8, 0.5 - 0.4, 0.4 - 0.3}) > 1  # the premise: rounding did split them
+    assert gain.mean == pytest.approx(0.1)
+    assert math.isnan(gain.lo) and math.isnan(gain.hi)
 
 
 def test_paired_gain_noisy_shift_ci_contains_shift() -> None:
@@ -145,6 +156,22 @@ def test_frechet_singular_covariance_is_finite_and_nonnegative() -> None:
     b = rng.normal(size=(5, 20))
     d = quality.frechet_distance(a, b)
     assert type(d) is float and math.isfinite(d) and d >= 0.0
+
+
+def test_sqrtm_drops_rounding_noise_but_not_a_real_imaginary_part() -> None:
+    root = quality._sqrtm_real(np.diag([4.0, -1e-12]))  # sqrt gives 1e-6 j next to 2: noise
+    assert root.dtype == np.float64
+    assert np.allclose(root, np.diag([2.0, 0.0]), atol=1e-5)
+    with pytest.raises(ValueError, match="imaginary part of 1 .* real part of 2"):
+        quality._sqrtm_real(np.diag([4.0, -1.0]))  # sqrt gives 1 j next to 2: not noise
+
+
+def test_frechet_is_nan_with_the_reason_when_sqrtm_is_not_real(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(quality.linalg, "sqrtm", lambda mat: np.diag([2.0, 1.0j]))  # even with the eps offset
+    rng = np.random.default_rng(5)
+    with pytest.warns(RuntimeWarning, match="frechet_distance is undefined .*imaginary part"):
+        d = quality.frechet_distance(rng.normal(size=(50, 2)), rng.normal(size=(50, 2)))
+    assert math.isnan(d)
 
 
 def test_frechet_dim_mismatch_raises() -> None:
@@ -256,3 +283,28 @@ def test_memorisation_threshold_is_holdout_quantile() -> None:
     assert m["ratio"] == pytest.approx(1.0)
     assert m["copy_threshold"] == pytest.approx(m["real_to_train_median"])
     assert m["near_copies"] == 100
+
+
+def test_minimum_detectable_effect_known_value_and_shrinks_with_seeds() -> None:
+    diffs = np.array([0.01, -0.01, 0.02, 0.0, 0.03])
+    expected = (sps.t.ppf(0.975, 4) + sps.t.ppf(0.8, 4)) * diffs.std(ddof=1) / math.sqrt(5)
+    assert intervals.minimum_detectable_effect(diffs) == pytest.approx(expected)
+    more_seeds = np.tile(diffs, 4)
+    assert intervals.minimum_detectable_effect(more_seeds) < intervals.minimum_detectable_effect(diffs) / 1.5
+
+
+def test_minimum_detectable_effect_simulated_power_is_about_80_percent() -> None:
+    """A true effect of exactly the MDE is found significant in about 80% of simulated designs."""
+    rng = np.random.default_rng(0)
+    n, sd = 20, 0.02
+    mde = intervals.minimum_detectable_effect(rng.normal(0, sd, n))
+    hits = 0
+    for _ in range(2000):
+        sample = rng.normal(mde, sd, n)
+        hits += intervals.paired_gain(sample, np.zeros(n)).lo > 0
+    assert 0.6 < hits / 2000 < 0.95
+
+
+def test_minimum_detectable_effect_undefined_without_spread() -> None:
+    assert math.isnan(intervals.minimum_detectable_effect([0.01]))
+    assert math.isnan(intervals.minimum_detectable_effect([0.01, 0.01, 0.01]))

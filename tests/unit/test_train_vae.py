@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from pipeline.models import vae
 from pipeline.stages import train_vae
@@ -29,6 +30,24 @@ def test_stage_writes_a_loadable_lean_checkpoint_and_dvclive_logs(tiny_params: P
     assert (tmp_path / "live" / "plots" / "metrics" / "val" / "elbo.tsv").exists()
     assert list((tmp_path / "live" / "plots" / "images" / "samples").glob("*.png"))
     assert not (tmp_path / "models" / ".resume").exists() or not any((tmp_path / "models" / ".resume").iterdir())
+
+
+def declared_outputs(stage_name: str) -> list[str]:
+    """Paths a dvc.yaml stage promises to write: its outs, metrics and plots."""
+    spec = yaml.safe_load((Path(__file__).resolve().parents[2] / "dvc.yaml").read_text())["stages"][stage_name]
+    entries = [*spec.get("outs", []), *spec.get("metrics", []), *spec.get("plots", [])]
+    return [next(iter(entry)) if isinstance(entry, dict) else entry for entry in entries]
+
+
+@pytest.mark.parametrize("every", [3, 0], ids=["fewer-epochs-than-the-interval", "sampling-off"])
+def test_a_short_run_writes_every_declared_output(tiny_params: Params, digits_dir: Path, tmp_path: Path, every: int) -> None:
+    params = tiny_params.model_copy(update={"vae": tiny_params.vae.model_copy(update={"epochs": 2, "sample_every_n_epochs": every})})
+    train_vae.run(params, digits_dir / "train.parquet", digits_dir / "val.parquet", tmp_path / "models" / "cvae.ckpt", tmp_path / "reports" / "vae")
+    outputs = declared_outputs("train_vae")
+    assert "reports/vae/plots/images" in outputs
+    assert [path for path in outputs if not (tmp_path / path).exists()] == []
+    grids = sorted(p.name for p in (tmp_path / "reports" / "vae" / "plots" / "images").rglob("*.png"))
+    assert grids == (["epoch_0002.png"] if every else [])  # the last epoch's grid, or none when off
 
 
 def test_interrupted_training_resumes_from_its_last_checkpoint(tiny_params: Params, digits_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,5 +1,6 @@
 import pytest
 
+from pipeline.evaluation.intervals import paired_gain
 from pipeline.reporting.verdict import answer, describe_gain, headline
 
 
@@ -34,9 +35,23 @@ def test_a_loss_is_reported_as_a_loss() -> None:
     assert "hurt on top of classic augmentation" in answer(metrics, 10)
 
 
-@pytest.mark.parametrize("bounds", [(None, None), (float("nan"), float("nan"))])
+@pytest.mark.parametrize("bounds", [(None, None), (float("nan"), float("nan")), (0.05, 0.05)])
 def test_one_seed_is_not_a_finding(bounds: tuple) -> None:
     assert "no confidence interval" in describe_gain(0.05, *bounds)
+    assert "not enough evidence" in describe_gain(0.05, *bounds)
+
+
+@pytest.mark.parametrize("seeds", [[0.70, 0.70, 0.70], [0.80, 0.60, 0.75], [0.70]], ids=["constant", "varying-arms", "one-seed"])
+def test_a_gain_without_spread_over_seeds_is_not_enough_evidence(seeds: list[float]) -> None:
+    """The same +5 points on every seed (or one seed) has no interval: neither 'helps' nor 'hurts'."""
+    up, down = (paired_gain([acc + shift for acc in seeds], seeds) for shift in (0.05, -0.03))
+    up, down = (up.mean, up.lo, up.hi), (down.mean, down.lo, down.hi)
+    metrics = block(up, up, down, down)
+    verdict = answer(metrics, 10)
+    assert verdict.startswith("Not enough evidence")
+    assert "help" not in verdict and "hurt" not in verdict and "significant" not in verdict
+    assert "not enough evidence either way" in verdict
+    assert "points of accuracy" not in headline(metrics, 10) and "significant loss" not in headline(metrics, 10)
 
 
 def test_diagnosis_names_what_is_wrong_with_the_samples() -> None:
@@ -46,3 +61,11 @@ def test_diagnosis_names_what_is_wrong_with_the_samples() -> None:
     assert "100% of the samples are recognised" in prototypes and "only 25%" in prototypes and "restate" in prototypes
     mislabeled = diagnosis({"label_fidelity": 0.5, "coverage": 0.8, "memorisation_ratio": 1.2})
     assert "wrong label" in mislabeled and "only" not in mislabeled.split(";")[1] and "no closer" in mislabeled
+
+
+def test_a_gain_within_noise_says_what_gain_would_have_been_seen() -> None:
+    from pipeline.reporting.verdict import describe_gain
+
+    text = describe_gain(0.004, -0.006, 0.014, mde=0.0142)
+    assert "not significant" in text and "1.4 points or more would have been seen" in text
+    assert "would have been seen" not in describe_gain(0.03, 0.01, 0.05, mde=0.0142)  # a finding needs no excuse

@@ -12,6 +12,7 @@ import numpy as np
 
 from pipeline.config import DatasetConfig
 from pipeline.data.images import convert_channels, resize_image
+from pipeline.data.imageset import ImageSet
 from pipeline.data.sources.csv_source import load_csv
 from pipeline.data.sources.digits import load_digits
 from pipeline.data.sources.idx_source import load_idx
@@ -19,7 +20,6 @@ from pipeline.data.sources.image_folder import load_image_folder
 from pipeline.data.sources.npz_source import load_npz
 from pipeline.data.sources.parquet_source import load_parquet
 from pipeline.errors import PipelineError
-from pipeline.data.imageset import ImageSet
 
 Loader = Callable[[DatasetConfig], ImageSet]
 LOADERS: dict[str, Loader] = {

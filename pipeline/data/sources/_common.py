@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import DatasetConfig
-from pipeline.data.images import UnreadableImage, convert_channels, decode_image, one_line, resize_image, to_uint8
+from pipeline.data.images import UnreadableImage, convert_channels, decode_image, resize_image, to_uint8
 from pipeline.errors import PipelineError
 
 logger = logging.getLogger("pipeline.data.sources")

@@ -18,9 +18,9 @@ import numpy as np
 
 from pipeline.config import DatasetConfig
 from pipeline.data.images import one_line
+from pipeline.data.imageset import ImageSet
 from pipeline.data.sources._common import as_nhwc, encode_labels, pixels_to_uint8, require_path
 from pipeline.errors import PipelineError
-from pipeline.data.imageset import ImageSet
 
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 GZIP_MAGIC = b"\x1f\x8b"

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import DatasetConfig
+from pipeline.data.imageset import ImageSet
 from pipeline.data.sources._common import ImageDecoder, require_path, stack_images
 from pipeline.errors import PipelineError
-from pipeline.data.imageset import ImageSet
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 

@@ -12,16 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.config import DatasetConfig
-from pipeline.data.sources._common import (
-    as_nhwc,
-    describe_columns,
-    encode_labels,
-    one_line,
-    pixels_to_uint8,
-    require_path,
-)
-from pipeline.errors import PipelineError
+from pipeline.data.images import one_line
 from pipeline.data.imageset import ImageSet
+from pipeline.data.sources._common import as_nhwc, describe_columns, encode_labels, pixels_to_uint8, require_path
+from pipeline.errors import PipelineError
 
 
 def load_npz(cfg: DatasetConfig) -> ImageSet:

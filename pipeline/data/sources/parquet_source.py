@@ -23,20 +23,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.config import DatasetConfig
+from pipeline.data.images import one_line, to_uint8
+from pipeline.data.imageset import ImageSet
 from pipeline.data.sources._common import (
     ImageDecoder,
     as_nhwc,
     describe_columns,
     encode_labels,
-    one_line,
     pixel_scale,
     pixels_to_uint8,
     require_path,
     stack_images,
-    to_uint8,
 )
 from pipeline.errors import PipelineError
-from pipeline.data.imageset import ImageSet
 
 NAME_COLUMN = "label_name"
 

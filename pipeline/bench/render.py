@@ -1,0 +1,82 @@
+"""The benchmark's JSON as rich tables, one per question, for a person at a terminal."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.bench.training import TARGET_RATIO
+
+
+def _table(title: str, rows: list[tuple[str, str]]) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _training_rows(t: dict) -> list[tuple[str, str]]:
+    verdict = "meets" if t["lightning_vs_plain_ratio"] >= TARGET_RATIO else "below"
+    rows = [
+        ("images x epochs", f"{t['images']:,} x {t['epochs']}, {t['steps_per_epoch']} steps of {t['batch_size']} per epoch"),
+        ("torch threads", str(t["torch_threads"])),
+        ("Lightning", f"{t['lightning_samples_per_s']:,.0f} samples/s"),
+        ("plain PyTorch loop", f"{t['plain_samples_per_s']:,.0f} samples/s"),
+        ("Lightning / plain, wall clock", f"{t['lightning_vs_plain_ratio']:.2f} ({verdict} the {TARGET_RATIO} target)"),
+        ("... fastest run of each", f"{t['lightning_vs_plain_ratio_best_runs']:.2f}"),
+        ("Lightning / plain, CPU seconds", f"{t['lightning_vs_plain_cpu_ratio']:.2f}"),
+        ("plain loop, CPU per step", f"{t['plain_cpu_ms_per_step']:.2f} ms"),
+        ("Lightning's extra CPU per step", f"{t['lightning_overhead_cpu_ms_per_step']:.2f} ms"),
+    ]
+    if "profile" in t:
+        rows += [(f"cProfile: {key}", f"{value:.2f}") for key, value in t["profile"].items() if key.endswith("_s")]
+        rows.append(("cProfile: top Lightning functions", "\n".join(t["profile"]["top_lightning_functions"])))
+    return rows
+
+
+def _generation_rows(generation: list[dict]) -> list[tuple[str, str]]:
+    return [
+        (f"{g['samples']:,} samples", f"{g['images_per_s']:,.0f} images/s, peak {g['peak_rss_mib']:,.0f} MiB "
+         f"({g['start_rss_mib']:,.0f} before sampling), file {g['file_mib']:.1f} MiB")
+        for g in generation
+    ]
+
+
+def _mnist_rows(m: dict) -> list[tuple[str, str]]:
+    pre, gen, path = m["preprocess"], m["generate"], m["data_path"]
+    return [
+        ("preprocess", f"{pre['wall_s']:.1f} s, peak {pre['peak_rss_mib']:,.0f} MiB (target <= 2,048)"),
+        (f"generate {gen['samples']:,}", f"{gen['images_per_s']:,.0f} images/s, peak {gen['peak_rss_mib']:,.0f} MiB"),
+        (f"read pool Parquet ({path['train_images']:,} rows)", f"{path['read_s']:.2f} s, {path['read_images_per_s']:,.0f} images/s"),
+        ("... PNG decodes", f"{path['png_decodes_reading']:,}"),
+        ("DataLoader alone", f"{path['loader_samples_per_s']:,.0f} samples/s"),
+        ("VAE training", f"{path['training_samples_per_s']:,.0f} samples/s"),
+        ("... PNG decodes", str(path["png_decodes_training"])),
+        ("reading / (reading + 1st epoch)", f"{path['read_share_of_first_epoch']:.1%}"),
+        ("peak memory, read + train", f"{path['peak_rss_mib']:,.0f} MiB"),
+    ]
+
+
+def render(results: dict, console: Console) -> None:
+    console.print(_table("VAE training, digits pool tiled", _training_rows(results["training"])))
+    console.print(_table("VAE training, digits pool tiled, one thread", _training_rows(results["training_one_thread"])))
+    console.print(_table("VAE training, default train set, one thread", _training_rows(results["training_small_data"])))
+    fits = results["classifier_fits"]
+    console.print(_table("Learning-curve classifiers (8x8 digits, one plain torch loop)", [
+        ("batched", f"{fits['batched_s']:.1f} s"),
+        ("one at a time", f"{fits['one_at_a_time_s']:.1f} s"),
+        ("batched_fit_speedup", f"{fits['batched_fit_speedup']:.2f}x"),
+    ]))
+    title = "Generation into Parquet (the generate stage, untrained CVAE, 8x8)"
+    console.print(_table(title, _generation_rows(results["generation"])))
+    if results["dag"] is not None:
+        console.print(_table(f"DAG stages ({results['mode']} params)", [
+            (s["stage"], f"{s['wall_s']:.1f} s, peak {s['peak_rss_mib']:,.0f} MiB") for s in results["dag"]
+        ]))
+    console.print(_table(f"MNIST-sized: {results['mnist']['images']:,} images of 28x28", _mnist_rows(results["mnist"])))
+    m = results["machine"]
+    console.print(f"{m['platform']}, {m['cpu_count']} CPUs, torch {m['torch']}, {m['date']}")
+    load = f"load average (1 min) {m['load_average_1m']:.1f} at the start, {m['load_average_1m_end']:.1f} at the end"
+    console.print(f"{load}: well above 0 means other work shared the CPUs and slowed every timing")
