@@ -60,7 +60,7 @@ class TrainerConfig(Strict):
     strategy: str = "auto"
     precision: str = "32-true"
     num_workers: Annotated[int, Field(ge=0)] = 0
-    num_threads: Positive | None = 2  # torch CPU threads; pinned for reproducible CPU runs
+    num_threads: Positive | None = 1  # torch CPU threads per process; pinned for reproducible CPU runs
     progress_bar: bool = True
 
 
@@ -109,6 +109,7 @@ class EvaluateConfig(Strict):
     lr: Annotated[float, Field(gt=0, le=1)] = 5e-3
     classic_copies: Positive = 10  # albumentations draws per real image in the classic arms (and 30% of it, on val)
     budget: Positive = 6  # settings every arm tries on val (the same for every arm)
+    workers: Positive = 2  # processes the learning-curve cells run in; results do not depend on it
     synthetic_weight: Annotated[float, Field(gt=0, le=1)] | Auto = "auto"  # loss weight of a synthetic row
 
 

@@ -7,8 +7,11 @@ summary with confidence intervals over seeds.
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
 import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 from rich.progress import Progress, TimeElapsedColumn
@@ -22,18 +25,40 @@ QUALITY_KEYS = ("label_fidelity", "fd", "precision", "recall", "density", "cover
 
 
 def run(splits: Splits, params: Params, show_progress: bool = True) -> tuple[list[dict], list[dict]]:
-    """(one record per cell, one score per seed of the whole-pool arm)."""
+    """(one record per cell, one score per seed of the whole-pool arm).
+
+    Cells are independent (each seeds its own fits), so they run in `evaluate.workers` processes
+    and come back in order: the results depend on params, never on the number of workers."""
     cfg = params.evaluate
-    jobs = [(size, seed) for size in cfg.train_sizes for seed in cfg.seeds]
-    cells, full = [], []
-    with CellProgress(len(jobs) + len(cfg.seeds), show_progress) as progress:
-        for size, seed in jobs:
-            cells.append(run_cell(splits, size, seed, params))
-            progress.done(f"n={size} seed={seed}")
-        for seed in cfg.seeds:
-            full.append(run_full(splits, seed, params))
-            progress.done(f"whole pool, seed={seed}")
+    tasks = [("cell", size, seed) for size in cfg.train_sizes for seed in cfg.seeds] + [("full", 0, seed) for seed in cfg.seeds]
+    results: list[dict | None] = [None] * len(tasks)
+    with CellProgress(len(tasks), show_progress) as progress:
+        for i, result in _results(tasks, splits, params):
+            results[i] = result
+            kind, size, seed = tasks[i]
+            progress.done(f"n={size} seed={seed}" if kind == "cell" else f"whole pool, seed={seed}")
+    cells = [r for r, task in zip(results, tasks) if task[0] == "cell"]
+    full = [r for r, task in zip(results, tasks) if task[0] == "full"]
     return cells, full
+
+
+def _results(tasks: list[tuple[str, int, int]], splits: Splits, params: Params) -> Iterator[tuple[int, dict]]:
+    """(task index, result) as tasks finish: in this process for one worker, else in worker
+    processes (spawned: forking a process whose torch thread pool runs can hang)."""
+    if params.evaluate.workers == 1:
+        for i, task in enumerate(tasks):
+            yield i, _run_task(splits, params, task)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(params.evaluate.workers, mp_context=context) as pool:
+        futures = {pool.submit(_run_task, splits, params, task): i for i, task in enumerate(tasks)}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def _run_task(splits: Splits, params: Params, task: tuple[str, int, int]) -> dict:
+    kind, size, seed = task
+    return run_cell(splits, size, seed, params) if kind == "cell" else run_full(splits, seed, params)
 
 
 class CellProgress:

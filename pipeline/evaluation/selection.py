@@ -154,6 +154,11 @@ def show_value(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def sampling_part(setting: Setting) -> Setting:
+    """The knobs of a setting that decide the samples (and their weight), without the training."""
+    return {k: v for k, v in setting.items() if k in (*GENERATION_KNOBS, "synthetic_weight")}
+
+
 def describe(setting: Setting) -> str:
     """Short human form for tables, e.g. `200 steps, lr 0.005, posterior T=0.5, 3x, conf>=0.9, w=0.3`."""
     parts = []

@@ -16,7 +16,17 @@ from pipeline.data.imageset import ImageSet
 from pipeline.errors import PipelineError
 from pipeline.evaluation.arms import BY_NAME, Arm
 from pipeline.evaluation.scoring import accuracy
-from pipeline.evaluation.selection import SampleCache, Selection, Setting, arm_grid, choose, evaluate_config, generation_config, plan
+from pipeline.evaluation.selection import (
+    SampleCache,
+    Selection,
+    Setting,
+    arm_grid,
+    choose,
+    evaluate_config,
+    generation_config,
+    plan,
+    sampling_part,
+)
 from pipeline.models.classify import Classifier, FitRequest, TrainingRows, fit_classifier, fit_classifiers
 from pipeline.models.cvae import CVAE
 from pipeline.models.training import single_device
@@ -108,4 +118,5 @@ def choose_sampling(params: Params, model: CVAE, train: ImageSet, val: ImageSet 
     samples = SampleCache(model, train, params.generate, params.seed, judge)
     selection = tune({arm: settings}, RowSource(train, samples, params.evaluate.classic_copies, params.seed), val, params, params.seed)[arm.name].selection
     # Only what a user reads: val accuracies can differ by one image between CPUs, the choice cannot.
-    return generation_config(params.generate, selection.chosen), {"chosen": selection.chosen, "val_fits": selection.val_fits}, judge
+    chosen = sampling_part(selection.chosen)
+    return generation_config(params.generate, chosen), {"chosen": chosen, "val_fits": selection.val_fits}, judge

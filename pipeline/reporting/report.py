@@ -71,7 +71,7 @@ def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: d
         "lengths": " / ".join(map(show_value, knobs["steps"])),
         "lrs": " / ".join(map(show_value, knobs["lr"])),
         "copies": " / ".join(map(show_value, knobs["classic_copies"])),
-        "knobs": ", ".join(f"`{k}` {' / '.join(map(show_value, v))}" for k, v in knobs.items() if k in CANDIDATES and len(v) > 1) or "none",
+        "knobs": ", ".join(f"`{k}` {' / '.join(map(show_value, v))}" for k, v in knobs.items() if k in CANDIDATES and k != "synthetic_weight" and len(v) > 1) or "none",
         "chosen_table": selection_tables.chosen_table(cells),
         "ablation_real_vae": selection_tables.ablation_table(cells, "real_vae"),
         "ablation_real_classic_vae": selection_tables.ablation_table(cells, "real_classic_vae"),

@@ -54,8 +54,16 @@ def ablation_table(cells: list[dict], arm: str) -> str:
                     gains[(knob, show_value(value))][cell["size"]].append(step["val_acc"] - reference)
     order = list(BY_NAME[arm].knobs)
     lines = ["| tried | " + " | ".join(f"n={s}" for s in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
-    for knob, value in sorted(gains, key=lambda kv: (order.index(kv[0]), kv[1])):
+    for knob, value in sorted(gains, key=lambda kv: (order.index(kv[0]), _number_first(kv[1]))):
         by_size = gains[(knob, value)]
         entries = [f"{np.mean(by_size[s]) * 100:+.1f} ({len(by_size[s])})" if by_size.get(s) else "—" for s in sizes]
         lines.append(f"| {knob} = {value} | " + " | ".join(entries) + " |")
     return "\n".join(lines)
+
+
+def _number_first(text: str) -> tuple:
+    """Numbers in numeric order (50 before 100), words after them alphabetically."""
+    try:
+        return (0, float(text), "")
+    except ValueError:
+        return (1, 0.0, text)

@@ -148,3 +148,15 @@ def test_metric_keys_are_stable() -> None:
             "n5.real.val_fits", "n10.real_vae.mde", "n10.real_classic_vae.mde_vs_classic"} <= keys
     # full; per size: 5 arms x (acc, f1, val_fits), 3 gains + gap + mde, 2 vs classic + mde, quality
     assert len(keys) == 6 + 2 * (5 * 7 + 3 * 5 + 2 * 4 + 8)
+
+
+def test_results_do_not_depend_on_the_number_of_worker_processes(tiny_params: Params) -> None:
+    from pipeline.evaluation import learning_curve
+
+    splits = Splits(pool=noise_set(10, 0), val=noise_set(4, 1), test=noise_set(4, 2))
+
+    def with_workers(n: int) -> tuple[list[dict], list[dict]]:
+        evaluate = tiny_params.evaluate.model_copy(update={"workers": n, "budget": 2})
+        return learning_curve.run(splits, tiny_params.model_copy(update={"evaluate": evaluate}), show_progress=False)
+
+    assert with_workers(1) == with_workers(2)
