@@ -8,7 +8,9 @@ from pipeline.evaluation.arms import BY_NAME
 
 
 def _points(value: float) -> str:
-    return f"{value * 100:+.1f}"
+    """Signed points with one decimal; a value that rounds to zero is +0.0, never -0.0."""
+    points = round(value * 100, 1)
+    return f"{points + 0.0 if points else 0.0:+.1f}"
 
 
 def detectable(mde: float | None) -> str:

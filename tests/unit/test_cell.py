@@ -160,3 +160,22 @@ def test_results_do_not_depend_on_the_number_of_worker_processes(tiny_params: Pa
         return learning_curve.run(splits, tiny_params.model_copy(update={"evaluate": evaluate}), show_progress=False)
 
     assert with_workers(1) == with_workers(2)
+
+
+def test_choices_do_not_flip_with_the_float_reduction_order(tiny_params: Params, digits_dir) -> None:
+    """One and two torch threads sum in different orders (last-bit differences, as between CPUs);
+    the margin a new choice needs keeps every arm's choice the same."""
+    from pipeline.data.parquet import read_imageset
+
+    pool, val, test = (read_imageset(digits_dir / f"{name}.parquet") for name in ("pool", "val", "test"))
+    splits = Splits(pool, val, test)
+
+    def chosen(threads: int) -> dict:
+        params = tiny_params.model_copy(update={
+            "trainer": tiny_params.trainer.model_copy(update={"num_threads": threads}),
+            "evaluate": tiny_params.evaluate.model_copy(update={"steps": 40, "batch_size": 32}),
+        })
+        cell = protocol.run_cell(splits, size=5, seed=0, params=params)
+        return {arm: s["chosen"] for arm, s in cell["selection"].items()}
+
+    assert chosen(1) == chosen(2)
