@@ -9,7 +9,6 @@ self-contained HTML file that can be attached to a pull request.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -24,6 +23,7 @@ import yaml
 
 from pipeline.atomic import write_text
 from pipeline.errors import PipelineError, cli_guard
+from pipeline.tools._cli import tool_parser
 
 METRICS, CURVE, PARAMS = "reports/metrics.json", "reports/plots/learning_curve.csv", "params.yaml"
 MISSING = "—"
@@ -252,11 +252,7 @@ def summary(a: Run, b: Run, out: Path) -> str:
 
 @cli_guard
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipeline.tools.compare",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=f"""At a git revision or experiment it reads {METRICS}, {CURVE} and {PARAMS}.
+    parser = tool_parser("pipeline.tools.compare", __doc__, f"""At a git revision or experiment it reads {METRICS}, {CURVE} and {PARAMS}.
 examples:
   python -m pipeline.tools.compare HEAD~1 reports            # last commit vs the working copy's results
   python -m pipeline.tools.compare main my-exp --out /tmp/c  # a branch vs a `dvc exp run` experiment""",

@@ -22,6 +22,7 @@ from pipeline.atomic import atomic_path, to_plain
 from pipeline.data.images import auto_scale, tile
 from pipeline.data.parquet import decode_stored, iter_batches, read_metadata
 from pipeline.errors import cli_guard
+from pipeline.tools._cli import tool_parser
 
 PROVENANCE = ("checkpoint", "strategy", "temperature", "seed")
 QUALITY = ("confidence", "nn_distance")
@@ -154,11 +155,7 @@ def _positive(text: str) -> int:
 
 @cli_guard
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipeline.tools.summarize",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="""examples:
+    parser = tool_parser("pipeline.tools.summarize", __doc__, """examples:
   python -m pipeline.tools.summarize data/processed/train.parquet
   python -m pipeline.tools.summarize data/synthetic/train.parquet --per-class 12 --grid /tmp/synthetic.png
   python -m pipeline.tools.summarize data/synthetic/train.parquet --json | jq .quality""",
