@@ -1,13 +1,12 @@
-"""The downstream classifiers: a small CNN sized to the images, and logistic regression.
+"""The downstream CNN: small, sized to the images, trained many at a time (`batched.py`).
 
-The CNN's penultimate layer doubles as the feature space for the synthetic-data quality metrics
-(Fréchet distance, precision/recall): a network trained on the real training images only, so no
-downloaded feature extractor is needed.
+Its penultimate layer doubles as the feature space for the synthetic-data quality metrics
+(Fréchet distance, precision/recall): a network trained on real images, so no downloaded
+feature extractor is needed.
 """
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -56,31 +55,3 @@ class SmallCNN(nn.Module):
     @torch.no_grad()
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
-
-
-class LitClassifier(pl.LightningModule):
-    """Cross-entropy with a per-sample weight, so synthetic rows can count less than real ones."""
-
-    def __init__(self, channels: int, num_classes: int, lr: float = 3e-3, epochs: int = 40) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.net = SmallCNN(channels, num_classes)
-
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        x, y, w = batch
-        loss = (F.cross_entropy(self.net(x), y, reduction="none") * w).sum() / w.sum()
-        return loss
-
-    def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=1e-4)
-        return optimizer
-
-    @torch.no_grad()
-    def predict_proba(self, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
-        self.eval()
-        return torch.cat([F.softmax(self.net(x[i : i + batch_size]), 1) for i in range(0, len(x), batch_size)])
-
-    @torch.no_grad()
-    def features(self, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
-        self.eval()
-        return torch.cat([self.net.features(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
