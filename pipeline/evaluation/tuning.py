@@ -14,14 +14,14 @@ from pipeline.config import GenerateConfig, Params
 from pipeline.data.augment import classic_copies
 from pipeline.data.imageset import ImageSet
 from pipeline.errors import PipelineError
-from pipeline.evaluation.arms import BY_NAME, Arm
+from pipeline.evaluation.arms import ARMS, BY_NAME, Arm
 from pipeline.evaluation.scoring import accuracy
 from pipeline.evaluation.selection import (
     SampleCache,
     Selection,
     Setting,
-    arm_grid,
     choose,
+    effective_budget,
     evaluate_config,
     generation_config,
     plan,
@@ -114,7 +114,7 @@ def choose_sampling(params: Params, model: CVAE, train: ImageSet, val: ImageSet 
     if val is None:
         raise PipelineError("generate: `auto` settings need the val split (--val)")
     arm = BY_NAME["real_vae"]
-    settings = plan(arm, params, min(params.evaluate.budget, len(arm_grid(arm, params))), params.seed, 0)
+    settings = plan(arm, params, effective_budget(ARMS, params), params.seed, 0)
     samples = SampleCache(model, train, params.generate, params.seed, judge)
     selection = tune({arm: settings}, RowSource(train, samples, params.evaluate.classic_copies, params.seed), val, params, params.seed)[arm.name].selection
     # Only what a user reads: val accuracies can differ by one image between CPUs, the choice cannot.
