@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.config import EvaluateConfig, GenerateConfig, Params
+from pipeline.config import GenerateConfig, Params
 from pipeline.data.imageset import ImageSet
 from pipeline.errors import PipelineError
-from pipeline.evaluation.arms import Arm
+from pipeline.evaluation.arms import TRAINING, Arm
 from pipeline.models.classify import Classifier
 from pipeline.models.cvae import CVAE
 from pipeline.models.sampling import draw
@@ -82,14 +82,13 @@ def _distinct(values) -> tuple:
 def arm_grid(arm: Arm, params: Params) -> list[Setting]:
     """Every distinct setting the arm can try, the start point first."""
     values = knob_values(params)
-    grid = []
+    grid: dict[tuple, Setting] = {}  # insertion-ordered and deduplicated by the setting's values
     for combo in itertools.product(*(values[k] for k in arm.knobs)):
         setting = dict(zip(arm.knobs, combo))
         if setting.get("strategy") == "interpolate":
             setting["temperature"] = None  # interpolation ignores the temperature
-        if setting not in grid:
-            grid.append(setting)
-    return grid
+        grid.setdefault(tuple(setting.values()), setting)
+    return list(grid.values())
 
 
 def effective_budget(arms: Sequence[Arm], params: Params) -> int:
@@ -127,12 +126,6 @@ def generation_config(gen: GenerateConfig, setting: Setting) -> GenerateConfig:
     return gen.model_copy(update=update)
 
 
-def evaluate_config(ev: EvaluateConfig, setting: Setting) -> EvaluateConfig:
-    """`ev` with the training knobs of a setting filled in (steps, lr, copies, weight)."""
-    update = {k: setting[k] for k in ("steps", "lr", "classic_copies", "synthetic_weight") if k in setting}
-    return ev.model_copy(update=update)
-
-
 class SampleCache:
     """A VAE's samples for a setting, drawn once per distinct combination of sampling knobs."""
 
@@ -157,6 +150,11 @@ def show_value(value: object) -> str:
 def sampling_part(setting: Setting) -> Setting:
     """The knobs of a setting that decide the samples (and their weight), without the training."""
     return {k: v for k, v in setting.items() if k in (*GENERATION_KNOBS, "synthetic_weight")}
+
+
+def data_part(setting: Setting) -> Setting:
+    """The knobs of a setting that decide the training rows: all but the training length and rate."""
+    return {k: v for k, v in setting.items() if k not in TRAINING}
 
 
 def describe(setting: Setting) -> str:

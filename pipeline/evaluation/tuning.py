@@ -21,8 +21,8 @@ from pipeline.evaluation.selection import (
     Selection,
     Setting,
     choose,
+    data_part,
     effective_budget,
-    evaluate_config,
     generation_config,
     plan,
     sampling_part,
@@ -49,7 +49,7 @@ class RowSource:
 
     def rows(self, arm: Arm, setting: Setting) -> TrainingRows | None:
         """None when the setting's filter left no samples to train on."""
-        key = (arm.rows, *(setting.get(k) for k in ("classic_copies", "strategy", "temperature", "ratio", "min_confidence", "synthetic_weight")))
+        key = (arm.rows, tuple(sorted(data_part(setting).items())))
         if key not in self._built:
             self._built[key] = self._build(arm, setting)
         return self._built[key]
@@ -83,9 +83,8 @@ def tune(plans: dict[Arm, list[Setting]], source: RowSource, val: ImageSet, para
     for arm, settings in plans.items():
         for i, setting in enumerate(settings):
             rows = source.rows(arm, setting)
-            if rows is not None:
-                ev = evaluate_config(params.evaluate, setting)
-                requests.append(FitRequest(rows, ev.steps, ev.lr))
+            if rows is not None:  # every arm tunes its training length and rate (`arms.TRAINING`)
+                requests.append(FitRequest(rows, int(setting["steps"]), float(setting["lr"])))
                 owners.append((arm.name, i))
     fitted = dict(zip(owners, fit_classifiers(requests, params.evaluate, params.trainer, seed)))
     x_val = val.as_float()
@@ -98,8 +97,11 @@ def tune(plans: dict[Arm, list[Setting]], source: RowSource, val: ImageSet, para
     return tuned
 
 
-def fit_judge(real: ImageSet, params: Params, seed: int) -> Classifier:
-    """The CNN the confidence filter asks: trained on the same real images as the VAE, no more."""
+def fit_judge(real: ImageSet, params: Params, seed: int) -> Classifier | None:
+    """The CNN the confidence filter asks, trained on the same real images as the VAE, no more;
+    None when params pin the filter off, so no fit is wasted on a judge nobody asks."""
+    if params.generate.min_confidence == 0:
+        return None
     return fit_classifier(TrainingRows.of(real), params.evaluate, single_device(params.trainer), seed, kind="cnn")
 
 
@@ -108,7 +110,7 @@ def choose_sampling(params: Params, model: CVAE, train: ImageSet, val: ImageSet 
     the learning curve's real + VAE arm chooses them, with the same budget.
 
     Returns (settings, the selection for the metrics file, the filter's judge if one is needed)."""
-    judge = fit_judge(train, params, params.seed) if params.generate.min_confidence != 0 else None
+    judge = fit_judge(train, params, params.seed)
     if params.generate.is_resolved():  # an `auto` synthetic_weight alone does not change the samples
         return params.generate, {}, judge
     if val is None:
