@@ -72,7 +72,7 @@ class VAEConfig(Strict):
     lr: Annotated[float, Field(gt=0, le=1)] = 2e-3
     beta: Annotated[float, Field(ge=0)] = 1.0
     kl_warmup_epochs: Annotated[int, Field(ge=0)] = 20
-    free_bits: Annotated[float, Field(ge=0)] = 0.0  # nats per latent dimension the KL may use freely
+    free_bits: Annotated[float, Field(ge=0)] = 1.0  # nats per latent dimension the KL may use freely
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
     augment: bool = False
     val_every_n_epochs: Positive = 5  # validation ELBO (early stopping, best epoch) every N epochs
@@ -81,7 +81,7 @@ class VAEConfig(Strict):
 
 
 class GenerateConfig(Strict):
-    strategy: Literal["prior", "posterior", "interpolate"] | Auto = "auto"
+    strategy: Literal["prior", "posterior", "interpolate", "borrow"] | Auto = "auto"
     temperature: Annotated[float, Field(gt=0)] | Auto = "auto"
     per_class: Positive | None = 100  # used when ratio is null
     ratio: Annotated[float, Field(gt=0)] | Auto | None = "auto"  # synthetic per real image; overrides per_class
@@ -111,6 +111,28 @@ class EvaluateConfig(Strict):
     budget: Positive = 6  # settings every arm tries on val (the same for every arm)
     workers: Positive = 2  # processes the learning-curve cells run in; results do not depend on it
     synthetic_weight: Annotated[float, Field(gt=0, le=1)] | Auto = "auto"  # loss weight of a synthetic row
+    scenario: Literal["balanced", "imbalanced"] = "balanced"  # imbalanced: rare classes get train_sizes images
+    rare_classes: Positive = 3  # imbalanced: classes drawn per seed to be rare
+    common_per_class: Positive = 50  # imbalanced: images of every other class (capped at what the pool has)
+
+    @model_validator(mode="after")
+    def _check(self) -> EvaluateConfig:
+        if self.scenario == "imbalanced":
+            if max(self.train_sizes) >= self.common_per_class:
+                raise ValueError("train_sizes: every size must be below common_per_class in the imbalanced scenario")
+            if self.classifier != "cnn":
+                raise ValueError("classifier: the imbalanced scenario needs cnn (its logit adjustment trains a CNN)")
+        return self
+
+
+class AuditConfig(Strict):
+    """The label audit (pipeline/audit/): how finely to score, when to flag, what to show."""
+
+    samples: Positive = 64  # importance samples per image and label: more make the ranking less noisy
+    margin_threshold: Annotated[float, Field(ge=0)] = 0.0  # nats of log-odds; 0 = another label is likelier
+    outlier_z: Annotated[float, Field(gt=0)] = 3.5  # robust z of -max_y log p(x | y) against the training images
+    batch_size: Positive = 1024  # images decoded at once (images x samples): bounds memory
+    top: Positive = 24  # suspects shown in the report
 
 
 class Params(Strict):
@@ -120,6 +142,7 @@ class Params(Strict):
     vae: VAEConfig = VAEConfig()
     generate: GenerateConfig = GenerateConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    audit: AuditConfig = AuditConfig()
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:

@@ -1,6 +1,6 @@
 """Measure the pipeline's speed and memory on this machine: `python -m pipeline.bench`.
 
-Four questions, each answered by running the pipeline's own code:
+Five questions, each answered by running the pipeline's own code:
 
 1. training: what does Lightning cost? LitCVAE through `make_trainer` against a plain PyTorch loop
    over the same CVAE, DataLoader, optimizer and epochs (target: Lightning >= 0.8x plain); again
@@ -10,7 +10,9 @@ Four questions, each answered by running the pipeline's own code:
    `ImageParquetWriter`) for 10k and 1M samples;
 3. dag: wall time and peak memory of every `dvc.yaml` stage, run in a temporary copy of the project;
 4. mnist: the same at MNIST size (60k 28x28 images made here): preprocess, generation, and the
-   training data path (PNGs decoded once into arrays, none in the training loop).
+   training data path (PNGs decoded once into arrays, none in the training loop);
+5. audit: does the label audit find flipped labels and foreign images injected into the digits,
+   next to cleanlab (`--only-audit` runs just this part; see `pipeline/bench/audit.py`).
 
 Memory is the peak RSS (high-water mark) of a fresh child process per measurement, so one
 measurement cannot inflate the next. `--quick` shrinks every size for a smoke run.
@@ -30,14 +32,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from rich.console import Console
 
+from pipeline.bench.audit import bench_audit
 from pipeline.bench.dag import QUICK_PARAMS, bench_dag
 from pipeline.bench.generation import bench_generation
 from pipeline.bench.measure import ROOT
 from pipeline.bench.mnist import bench_mnist
-from pipeline.bench.render import render
+from pipeline.bench.render import render, render_audit
 from pipeline.models.batched import measure_speedup
 from pipeline.bench.training import TARGET_RATIO, compare_training, digits_splits, tiled
 from pipeline.config import Params, load_params
@@ -56,6 +60,8 @@ class Sizes:
     mnist_train_steps: int
     classifier_fits: int = 20  # small CNNs fitted batched, then one at a time
     classifier_steps: int = 100
+    audit_images: int | None = None  # the digits pool cut to this many before faults go in; None = all
+    audit_epochs: int | None = None  # VAE epochs of the audit benchmark; None = vae.epochs from params
 
 
 FULL = Sizes(
@@ -65,6 +71,7 @@ FULL = Sizes(
 QUICK = Sizes(
     train_images=2 * 1077, train_epochs=1, repeats=3, small_epochs=10,
     generate=(2_000, 20_000), mnist_images=6_000, mnist_train_steps=15, classifier_fits=6, classifier_steps=20,
+    audit_images=400, audit_epochs=10,
 )
 
 
@@ -84,7 +91,7 @@ def run(
     params: Params, sizes: Sizes, skip_dag: bool = False, quick: bool = False, profile: bool = False,
     say: Callable[[str], None] = print,
 ) -> dict:
-    """All four benchmarks in a temporary folder; the JSON-ready results."""
+    """All five benchmarks in a temporary folder; the JSON-ready results."""
     machine = machine_info()
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
         workdir = Path(tmp)
@@ -107,6 +114,7 @@ def run(
             dag = bench_dag(workdir / "dag", QUICK_PARAMS if quick else None)
         say(f"mnist: {sizes.mnist_images} images of 28x28")
         mnist = bench_mnist(sizes.mnist_images, params, workdir / "mnist", train_steps=sizes.mnist_train_steps)
+        audit = audit_part(params, sizes, digits, say)
     return {
         "machine": {**machine, "load_average_1m_end": os.getloadavg()[0]},
         "mode": "quick" if quick else "full",
@@ -123,6 +131,29 @@ def run(
         "generation": generation,
         "dag": dag,
         "mnist": mnist,
+        "audit": audit,
+    }
+
+
+def audit_part(params: Params, sizes: Sizes, digits: Path, say: Callable[[str], None]) -> dict:
+    """The audit benchmark on the digits pool (cut to `sizes.audit_images` at random), val for early stopping."""
+    pool, val = parquet.read_imageset(digits / "pool.parquet"), parquet.read_imageset(digits / "val.parquet")
+    if sizes.audit_images is not None and sizes.audit_images < len(pool):
+        keep = np.random.default_rng(params.seed).permutation(len(pool))[: sizes.audit_images]
+        pool = pool.subset(np.sort(keep))
+    return bench_audit(params, pool, val, sizes.audit_epochs, say=say)
+
+
+def run_only_audit(params: Params, sizes: Sizes, quick: bool, say: Callable[[str], None] = print) -> dict:
+    """`--only-audit`: the audit benchmark alone."""
+    machine = machine_info()
+    with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
+        audit = audit_part(params, sizes, digits_splits(params, Path(tmp)), say)
+    return {
+        "machine": {**machine, "load_average_1m_end": os.getloadavg()[0]},
+        "mode": "quick" if quick else "full",
+        "sizes": asdict(sizes),
+        "audit": audit,
     }
 
 
@@ -139,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object instead of tables")
     parser.add_argument("--out", type=Path, metavar="FILE", help="also write the JSON to FILE")
     parser.add_argument("--profile", action="store_true", help="cProfile a Lightning fit even when the ratio meets its target")
+    parser.add_argument("--only-audit", action="store_true", help="run only the label-audit benchmark (flipped labels, foreign images)")
     parser.add_argument(
         "--params", type=Path, default=ROOT / "params.yaml", help="batch size, lr, threads... (default: the project's params.yaml)"
     )
@@ -147,13 +179,18 @@ def main(argv: list[str] | None = None) -> None:
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the result
         sizes = QUICK if args.quick else FULL
         say = lambda message: progress.print(f"bench: {message}")  # noqa: E731
-        results = run(load_params(args.params), sizes, args.skip_dag, args.quick, args.profile, say)
+        if args.only_audit:
+            results = run_only_audit(load_params(args.params), sizes, args.quick, say)
+        else:
+            results = run(load_params(args.params), sizes, args.skip_dag, args.quick, args.profile, say)
     text = json.dumps(results, indent=2)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
     if args.json:
         print(text)
+    elif args.only_audit:
+        render_audit(results, Console())
     else:
         render(results, Console())
 

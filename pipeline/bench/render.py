@@ -59,6 +59,40 @@ def _mnist_rows(m: dict) -> list[tuple[str, str]]:
     ]
 
 
+def _fig(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def audit_table(audit: dict) -> Table:
+    """The audit's and cleanlab's detection figures side by side, one row per method and flip share.
+    At k = the number of faults precision and recall are equal, so one column shows both."""
+    table = Table(title=f"Label audit on injected faults (digits; VAE: {audit['samples']} importance samples, "
+                  f"{audit['epochs']} epochs at most; k = number of faults)", title_justify="left",
+                  caption="cleanlab: find_label_issues on 5-fold out-of-sample probabilities of a logistic regression; "
+                  "OutOfDistribution by kNN on pixels, or on those probabilities (last row of each share)", caption_justify="left")
+    for name in ("flipped", "method", "flips P@k=R@k", "AUROC", "flagged", "outliers P@k=R@k", "AUROC", "by kind n/i/g"):
+        table.add_column(name, justify="left" if name in ("flipped", "method") else "right")
+    for run in audit["runs"]:
+        methods = [("VAE audit", run["vae"], "outliers")]
+        if "cleanlab" in run:
+            methods += [("cleanlab", run["cleanlab"], "outliers_features"), ("cleanlab OOD probs", run["cleanlab"], "outliers_probs")]
+        for i, (name, figures, outliers) in enumerate(methods):
+            flips, out = figures["flips"], figures[outliers]
+            label_cols = [_fig(flips["precision_at_k"]), _fig(flips["auroc"]), str(flips["flagged"])] if i < 2 else ["", "", ""]
+            table.add_row(
+                f"{run['flip_share']:.0%} ({run['flipped']})" if i == 0 else "", name, *label_cols,
+                _fig(out["precision_at_k"]), _fig(out["auroc"]), "/".join(f"{v:.2f}" for v in out["auroc_by_kind"].values()),
+            )
+    return table
+
+
+def render_audit(results: dict, console: Console) -> None:
+    """The audit table alone (`--only-audit`), with its note and the machine line."""
+    console.print(audit_table(results["audit"]))
+    console.print(f"cleanlab: {results['audit']['cleanlab']}; targets: {results['audit']['targets']}")
+    _machine_lines(results, console)
+
+
 def render(results: dict, console: Console) -> None:
     console.print(_table("VAE training, digits pool tiled", _training_rows(results["training"])))
     console.print(_table("VAE training, digits pool tiled, one thread", _training_rows(results["training_one_thread"])))
@@ -76,6 +110,13 @@ def render(results: dict, console: Console) -> None:
             (s["stage"], f"{s['wall_s']:.1f} s, peak {s['peak_rss_mib']:,.0f} MiB") for s in results["dag"]
         ]))
     console.print(_table(f"MNIST-sized: {results['mnist']['images']:,} images of 28x28", _mnist_rows(results["mnist"])))
+    if results.get("audit"):
+        console.print(audit_table(results["audit"]))
+        console.print(f"cleanlab: {results['audit']['cleanlab']}")
+    _machine_lines(results, console)
+
+
+def _machine_lines(results: dict, console: Console) -> None:
     m = results["machine"]
     console.print(f"{m['platform']}, {m['cpu_count']} CPUs, torch {m['torch']}, {m['date']}")
     load = f"load average (1 min) {m['load_average_1m']:.1f} at the start, {m['load_average_1m_end']:.1f} at the end"

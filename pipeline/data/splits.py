@@ -47,14 +47,45 @@ def per_class_subset(
     """
     if per_class is None:
         return np.arange(len(labels))
+    return _draw_per_class(labels, [per_class] * len(class_names), per_class, seed, class_names, what)
+
+
+def _draw_per_class(
+    labels: np.ndarray, counts: list[int], required: int, seed: int, class_names: tuple[str, ...], what: str
+) -> np.ndarray:
+    """The first `counts[c]` images of one seeded permutation of each class c (so a smaller count
+    is nested in a larger one); a class with fewer than `required` images is a one-line error."""
     rng = np.random.default_rng(seed)
     chosen = []
     for cls in range(len(class_names)):
         members = np.flatnonzero(labels == cls)
-        if len(members) < per_class:
+        if len(members) < required:
             raise PipelineError(
                 f"{what}: class {class_names[cls]!r} has only {len(members)} images in the "
-                f"training pool, {per_class} needed"
+                f"training pool, {required} needed"
             )
-        chosen.append(rng.permutation(members)[:per_class])
+        chosen.append(rng.permutation(members)[: counts[cls]])
     return np.sort(np.concatenate(chosen))
+
+
+def draw_rare_classes(num_classes: int, rare: int, seed: int, class_names: tuple[str, ...]) -> tuple[int, ...]:
+    """The classes made rare in the imbalanced scenario, drawn anew per seed, so the result is
+    not about which digits happen to be hard; the same for every training size of a seed."""
+    if rare >= num_classes:
+        raise PipelineError(
+            f"evaluate.rare_classes: {rare} rare classes asked, the data has {len(class_names)}; "
+            "at least one class must stay common"
+        )
+    return tuple(sorted(int(c) for c in np.random.default_rng([seed, 1]).choice(num_classes, rare, replace=False)))
+
+
+def imbalanced_subset(
+    labels: np.ndarray, rare_count: int, common_count: int, rare: tuple[int, ...], seed: int, class_names: tuple[str, ...]
+) -> np.ndarray:
+    """Indices of `rare_count` images of each rare class and `common_count` of every other class
+    (capped at what the pool has, so a pool that is already imbalanced can be used as it is).
+
+    Drawn like `per_class_subset` (one permutation per class from `seed`), so a class's images at
+    a smaller count are inside those at a larger one."""
+    counts = [rare_count if cls in rare else common_count for cls in range(len(class_names))]
+    return _draw_per_class(labels, counts, rare_count, seed, class_names, "evaluate.train_sizes")

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 TRAINING = ("steps", "lr")
 SAMPLING = ("strategy", "temperature", "ratio", "min_confidence")
+# The imbalanced scenario's VAE arms: the amount of samples is `rare_fill`, shared by every adding arm.
+RARE_SAMPLING = ("strategy", "temperature", "min_confidence")
+SCENARIOS = ("balanced", "imbalanced")
 
 
 @dataclass(frozen=True)
@@ -23,10 +26,16 @@ class Arm:
     extends: str | None = None  # the arm whose rows it adds VAE samples to (its val baseline)
     gain_over_real: bool = False  # report its paired gain over `real`
     gain_over_classic: bool = False  # ... and over `real_classic`
+    loss: str = "plain"  # plain | reweight (inverse class frequency) | logit_adjust (Menon et al. 2021)
+    rare_only: bool = False  # its added rows ("duplicates", "classic", "vae") are of the rare classes only
 
     @property
     def adds_vae(self) -> bool:
         return self.extends is not None
+
+    @property
+    def generative(self) -> bool:
+        return "vae" in self.rows
 
 
 ARMS: tuple[Arm, ...] = (
@@ -43,10 +52,35 @@ ARMS: tuple[Arm, ...] = (
 )
 FULL = Arm("full", "whole pool + classic (upper bound)", "the whole pool", "#2ca02c", rows=("real", "classic"))
 
-BY_NAME: dict[str, Arm] = {arm.name: arm for arm in (*ARMS, FULL)}
+# The imbalanced scenario (`evaluate.scenario: imbalanced`): the usual fixes for rare classes
+# against VAE samples of them. Every adding arm adds the same number of rare rows for one value
+# of `rare_fill` (classic + VAE half of each), so the amount is not what differs between them.
+_RARE_VAE_KNOBS = (*TRAINING, "rare_fill", *RARE_SAMPLING, "synthetic_weight")
+IMBALANCED_ARMS: tuple[Arm, ...] = (
+    Arm("plain", "plain training", "plain training", "#444444"),
+    Arm("reweight", "class re-weighting", "re-weighting by inverse class frequency", "#8c564b",
+        knobs=(*TRAINING, "weight_power"), gain_over_real=True, loss="reweight"),
+    Arm("logit_adjust", "logit adjustment", "logit adjustment", "#e377c2",
+        knobs=(*TRAINING, "tau"), gain_over_real=True, loss="logit_adjust"),
+    Arm("oversample", "random oversampling", "random oversampling of the rare classes", "#7f7f7f",
+        rows=("real", "duplicates"), knobs=(*TRAINING, "rare_fill"), gain_over_real=True, rare_only=True),
+    Arm("classic_rare", "classic copies of rare", "classic-augmentation copies of the rare classes", "#1f77b4",
+        rows=("real", "classic"), knobs=(*TRAINING, "rare_fill"), gain_over_real=True, rare_only=True),
+    Arm("vae_rare", "VAE samples of rare", "VAE samples of the rare classes", "#d62728",
+        rows=("real", "vae"), knobs=_RARE_VAE_KNOBS, extends="plain", gain_over_real=True, rare_only=True),
+    Arm("classic_vae_rare", "classic + VAE of rare", "classic copies and VAE samples of the rare classes", "#9467bd",
+        rows=("real", "classic", "vae"), knobs=_RARE_VAE_KNOBS, extends="classic_rare", gain_over_real=True, rare_only=True),
+)
+
+BY_NAME: dict[str, Arm] = {arm.name: arm for arm in (*ARMS, FULL, *IMBALANCED_ARMS)}
 NAMES: tuple[str, ...] = tuple(arm.name for arm in ARMS)
 VAE_ARMS: tuple[Arm, ...] = tuple(arm for arm in ARMS if arm.adds_vae)
 GAIN_ARMS: tuple[str, ...] = tuple(arm.name for arm in ARMS if arm.gain_over_real)
+
+
+def arms_for(scenario: str) -> tuple[Arm, ...]:
+    """The arms of `evaluate.scenario`; `ARMS` stays the balanced scenario's."""
+    return IMBALANCED_ARMS if scenario == "imbalanced" else ARMS
 
 
 def label(name: str) -> str:

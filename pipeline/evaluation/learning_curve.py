@@ -17,11 +17,13 @@ import numpy as np
 from rich.progress import Progress, TimeElapsedColumn
 
 from pipeline.config import Params
-from pipeline.evaluation import intervals
+from pipeline.evaluation import intervals, rare_summary
 from pipeline.evaluation.arms import ARMS, GAIN_ARMS, NAMES
 from pipeline.evaluation.cell import Splits, run_cell, run_full
 
-QUALITY_KEYS = ("label_fidelity", "fd", "precision", "recall", "density", "coverage", "memorisation_ratio", "near_copy_rate")
+QUALITY_KEYS = (
+    "label_fidelity", "fd", "precision", "recall", "density", "coverage", "diversity_ratio", "memorisation_ratio", "near_copy_rate",
+)
 
 
 def run(splits: Splits, params: Params, show_progress: bool = True) -> tuple[list[dict], list[dict]]:
@@ -101,6 +103,8 @@ def _gain(prefix: str, treatment: list[float], control: list[float]) -> dict:
 
 def summarize(cells: list[dict], full: list[dict], sizes: list[int]) -> dict:
     """Nested metrics: {"n10": {"real_vae": {"acc_mean": ..., "gain_mean": ...}}, "full": ...}."""
+    if rare_summary.is_imbalanced(cells):  # the imbalanced scenario has its own arms and metrics
+        return rare_summary.summarize(cells, full, sizes, QUALITY_KEYS)
     full_acc = [f["acc"] for f in full]
     out: dict = {"full": {**_interval("acc", intervals.mean_ci(full_acc)), **_interval("f1", intervals.mean_ci([f["f1"] for f in full]))}}
     for size in sizes:
@@ -124,6 +128,8 @@ def summarize(cells: list[dict], full: list[dict], sizes: list[int]) -> dict:
 
 def per_class_means(cells: list[dict]) -> dict:
     """{"n10": {"real": [mean accuracy of class 0, ...]}}: which classes an arm helps or hurts."""
+    if rare_summary.is_imbalanced(cells):
+        return rare_summary.per_class_means(cells)
     out: dict = {}
     for size in sorted({c["size"] for c in cells}):
         group = [c for c in cells if c["size"] == size]
@@ -133,6 +139,8 @@ def per_class_means(cells: list[dict]) -> dict:
 
 def plot_tables(summary: dict, cells: list[dict]) -> dict[str, list[dict]]:
     """The rows of the CSV files `dvc plots` draws: the curve, the gains, every per-seed score."""
+    if rare_summary.is_imbalanced(cells):
+        return rare_summary.plot_tables(summary, cells)
     sizes = sorted({c["size"] for c in cells})
     curve = [{"train_size": s, **{arm: summary[f"n{s}"][arm]["acc_mean"] for arm in NAMES}, "full": summary["full"]["acc_mean"]} for s in sizes]
     gains = [{"train_size": s, **{arm: summary[f"n{s}"][arm]["gain_mean"] for arm in GAIN_ARMS}} for s in sizes]

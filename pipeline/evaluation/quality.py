@@ -189,8 +189,47 @@ def memorisation(
     }
 
 
+def mean_pairwise_distance(feats: NDArray[np.floating]) -> float:
+    """Mean Euclidean distance over distinct pairs of rows; nan with fewer than 2 rows."""
+    if len(feats) < 2:
+        return NAN
+    d = cdist(feats, feats)
+    return float(d.sum() / (len(feats) * (len(feats) - 1)))
+
+
+def diversity_ratio(
+    fake_feats: ArrayLike, fake_labels: ArrayLike, real_feats: ArrayLike, real_labels: ArrayLike
+) -> float:
+    """How varied samples of a class are next to real images of that class: the mean pairwise
+    distance within each class, fake over real, averaged over the classes both sides have.
+
+    1 means as varied as real images; a generator that draws one template per class scores
+    near 0 even when every sample is recognisable (which precision and fidelity cannot see).
+    nan when no class has 2 rows on both sides."""
+    fake, real = _as_2d(fake_feats, "fake_feats"), _as_2d(real_feats, "real_feats")
+    fake_labels, real_labels = np.asarray(fake_labels), np.asarray(real_labels)
+    ratios = []
+    for cls in np.intersect1d(fake_labels, real_labels):
+        spread_real = mean_pairwise_distance(real[real_labels == cls])
+        spread_fake = mean_pairwise_distance(fake[fake_labels == cls])
+        if spread_real > 0 and not np.isnan(spread_fake):
+            ratios.append(spread_fake / spread_real)
+    return float(np.mean(ratios)) if ratios else NAN
+
+
+def matched_per_class(synthetic: ImageSet, reference: ImageSet) -> ImageSet:
+    """The first samples of each class, as many as `reference` has of that class.
+
+    Recall and coverage depend on how many samples there are (more samples, smaller k-NN balls),
+    so they compare equal numbers, class by class, as Naeem et al. 2020 do."""
+    keep = [np.flatnonzero(synthetic.labels == cls)[: int(np.sum(reference.labels == cls))] for cls in range(synthetic.num_classes)]
+    return synthetic.subset(np.sort(np.concatenate(keep)))
+
+
 def sample_quality(synthetic: ImageSet, real: ImageSet, holdout: ImageSet, judge: Classifier) -> dict:
-    """Fidelity, diversity and memorisation of the samples, in the judge CNN's features."""
+    """Fidelity, diversity and memorisation of the samples, in the judge CNN's features, with as
+    many samples of each class as `holdout` has real images of it."""
+    synthetic = matched_per_class(synthetic, holdout)
     syn_x, hold_x = synthetic.as_float(), holdout.as_float()
     syn_f, hold_f = judge.features(syn_x), judge.features(hold_x)
     pr = prdc(hold_f, syn_f, k=5)
@@ -201,6 +240,7 @@ def sample_quality(synthetic: ImageSet, real: ImageSet, holdout: ImageSet, judge
         "label_fidelity": float(np.mean(synthetic.labels == judge.predict(syn_x))),
         "fd": frechet_distance(hold_f, syn_f),
         **pr,
+        "diversity_ratio": diversity_ratio(syn_f, synthetic.labels, hold_f, holdout.labels),
         "memorisation_ratio": memo["ratio"],
         "near_copy_rate": memo["near_copy_rate"],
     }

@@ -33,13 +33,17 @@ from pipeline.models.sampling import draw
 AUTO = "auto"
 # Candidates of the sampling knobs left `auto`; the first is the start point.
 CANDIDATES: dict[str, tuple] = {
-    "strategy": ("prior", "posterior", "interpolate"),
+    "strategy": ("prior", "borrow", "posterior", "interpolate"),
     "temperature": (1.0, 0.5, 2.0),
     "ratio": (10.0, 3.0, 1.0),
     "min_confidence": (0.0, 0.9),
     "synthetic_weight": (1.0, 0.3),
 }
 GENERATION_KNOBS = ("strategy", "temperature", "ratio", "min_confidence")
+# The imbalanced scenario's knobs (first = start). rare_fill: rows added to each rare class, as a
+# share of its gap to the common count, the same candidates for every adding arm; tau: logit
+# adjustment's scale of log(prior); weight_power: class weights (1/frequency)^power.
+IMBALANCE_CANDIDATES: dict[str, tuple] = {"rare_fill": (1.0, 0.5, 2.0), "tau": (1.0, 0.5), "weight_power": (1.0, 0.5)}
 LENGTH_FRACTIONS = (1.0, 0.5, 0.25)  # training lengths tried: these shares of `evaluate.steps`
 LR_FACTORS = (1.0, 0.4)  # learning rates tried: these multiples of `evaluate.lr`
 COPY_FRACTIONS = (1.0, 0.3)  # classic copies tried: these shares of `evaluate.classic_copies`
@@ -72,7 +76,7 @@ def knob_values(params: Params) -> dict[str, tuple]:
     values["steps"] = _distinct(max(1, round(ev.steps * f)) for f in LENGTH_FRACTIONS)
     values["lr"] = _distinct(ev.lr * f for f in LR_FACTORS)
     values["classic_copies"] = _distinct(max(1, round(ev.classic_copies * f)) for f in COPY_FRACTIONS)
-    return values
+    return {**values, **IMBALANCE_CANDIDATES}
 
 
 def _distinct(values) -> tuple:
@@ -175,4 +179,10 @@ def describe(setting: Setting) -> str:
         parts.append(f"conf>={setting['min_confidence']:g}")
     if "synthetic_weight" in setting:
         parts.append(f"w={setting['synthetic_weight']:g}")
+    if "rare_fill" in setting:
+        parts.append(f"rare fill {setting['rare_fill']:g}")
+    if "tau" in setting:
+        parts.append(f"tau {setting['tau']:g}")
+    if "weight_power" in setting:
+        parts.append(f"weights^{setting['weight_power']:g}")
     return ", ".join(parts)

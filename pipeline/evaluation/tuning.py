@@ -1,22 +1,29 @@
 """Fitting every setting an arm tries on val, and keeping the best: the arms' equal tuning budget.
 
 `RowSource` builds the training rows of any (arm, setting) from the cell's real images, their
-classic copies and the VAE's samples, each made once; `tune` trains every tried setting of every
-arm in one batched fit, scores each on `val`, and chooses (`selection.choose`). `test` is not an
-argument: nothing here can read it.
+classic copies and the VAE's samples, each made once; in the imbalanced scenario also the rare
+classes' added rows, class weights and logit offsets (`imbalance.py`). `tune` trains every tried
+setting of every arm in one batched fit, scores each on `val`, and chooses (`selection.choose`).
+`test` is not an argument: nothing here can read it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
 
 from pipeline.config import GenerateConfig, Params
 from pipeline.data.augment import classic_copies
 from pipeline.data.imageset import ImageSet
 from pipeline.errors import PipelineError
+from pipeline.evaluation import imbalance
 from pipeline.evaluation.arms import ARMS, BY_NAME, Arm
+from pipeline.evaluation.imbalance import Rare
 from pipeline.evaluation.scoring import accuracy
 from pipeline.evaluation.selection import (
+    IMBALANCE_CANDIDATES,
     SampleCache,
     Selection,
     Setting,
@@ -27,7 +34,13 @@ from pipeline.evaluation.selection import (
     plan,
     sampling_part,
 )
-from pipeline.models.classify import Classifier, FitRequest, TrainingRows, fit_classifier, fit_classifiers
+from pipeline.models.classify import (
+    Classifier,
+    FitRequest,
+    TrainingRows,
+    fit_classifier,
+    fit_classifiers,
+)
 from pipeline.models.cvae import CVAE
 from pipeline.models.training import single_device
 
@@ -35,10 +48,12 @@ from pipeline.models.training import single_device
 class RowSource:
     """The training rows of an arm's setting, built once per distinct combination."""
 
-    def __init__(self, real: ImageSet, samples: SampleCache | None, max_copies: int, seed: int) -> None:
+    def __init__(self, real: ImageSet, samples: SampleCache | None, max_copies: int, seed: int, rare: Rare | None = None) -> None:
         self.real, self.samples, self.seed = real, samples, seed
         self.max_copies = max_copies
+        self.rare = rare  # the imbalanced scenario's rare classes: what `rare_only` arms add to
         self._copies: ImageSet | None = None
+        self._rare_pools: dict[str, ImageSet] = {}
         self._built: dict[tuple, TrainingRows] = {}
 
     def copies(self, n: int) -> ImageSet:
@@ -49,12 +64,14 @@ class RowSource:
 
     def rows(self, arm: Arm, setting: Setting) -> TrainingRows | None:
         """None when the setting's filter left no samples to train on."""
-        key = (arm.rows, tuple(sorted(data_part(setting).items())))
+        key = (arm.rows, arm.loss, arm.rare_only, tuple(sorted(data_part(setting).items())))
         if key not in self._built:
             self._built[key] = self._build(arm, setting)
         return self._built[key]
 
     def _build(self, arm: Arm, setting: Setting) -> TrainingRows | None:
+        if arm.rare_only or arm.loss != "plain":
+            return self._build_imbalanced(arm, setting)
         parts: list[TrainingRows] = []
         if "real" in arm.rows:
             parts.append(TrainingRows.of(self.real))
@@ -65,10 +82,45 @@ class RowSource:
             if not len(synthetic):
                 return None
             parts.append(TrainingRows.of(synthetic, float(setting.get("synthetic_weight", 1.0))))
-        rows = parts[0]
-        for part in parts[1:]:
-            rows = rows + part
-        return rows
+        return concatenate(parts)
+
+
+    def _build_imbalanced(self, arm: Arm, setting: Setting) -> TrainingRows | None:
+        """Real rows with class weights or a logit offset, or real rows plus the same number of
+        added rows per rare class (`rare_fill`) whatever their kind; classic + VAE half of each."""
+        real, labels, classes = self.real, self.real.labels, self.real.num_classes
+        if arm.loss == "reweight":
+            return TrainingRows(real, imbalance.class_weights(labels, classes, float(setting["weight_power"])))
+        if arm.loss == "logit_adjust":
+            return TrainingRows(real, np.ones(len(real), np.float32), imbalance.logit_offset(labels, classes, float(setting["tau"])))
+        if self.rare is None:
+            raise ValueError(f"arm {arm.name!r} adds rare rows: the row source needs the rare classes")
+        added = self.rare.added_per_class(float(setting["rare_fill"]))
+        vae_share = added - added // 2 if "classic" in arm.rows else added
+        parts = [TrainingRows.of(real)]
+        if "duplicates" in arm.rows:
+            parts.append(TrainingRows.of(self._rare_pool("duplicates", added)))
+        if "classic" in arm.rows:
+            parts.append(TrainingRows.of(self._rare_pool("classic", added - vae_share if "vae" in arm.rows else added)))
+        if "vae" in arm.rows:
+            synthetic = imbalance.first_per_class(self.samples(setting), self.rare.classes, vae_share)
+            if synthetic is None:
+                return None
+            parts.append(TrainingRows.of(synthetic, float(setting.get("synthetic_weight", 1.0))))
+        return concatenate(parts)
+
+    def _rare_pool(self, kind: str, n: int) -> ImageSet:
+        """The first `n` duplicates or classic copies of each rare class, drawn once as deep as
+        the largest `rare_fill` candidate needs."""
+        if kind not in self._rare_pools:
+            deepest = self.rare.added_per_class(max(IMBALANCE_CANDIDATES["rare_fill"]))
+            if kind == "duplicates":
+                self._rare_pools[kind] = imbalance.duplicates(self.real, self.rare.classes, deepest, self.seed)
+            else:
+                rare_real = self.real.subset(imbalance.rare_mask(self.real.labels, self.rare.classes))
+                depth = imbalance.copies_needed(self.real, self.rare.classes, deepest)
+                self._rare_pools[kind] = classic_copies(rare_real, depth, self.seed)
+        return imbalance.first_per_class(self._rare_pools[kind], self.rare.classes, n)
 
 
 @dataclass
@@ -77,8 +129,12 @@ class Tuned:
     model: Classifier
 
 
-def tune(plans: dict[Arm, list[Setting]], source: RowSource, val: ImageSet, params: Params, seed: int) -> dict[str, Tuned]:
-    """Fit every planned setting (one batched run), score each on val, keep each arm's best."""
+def tune(
+    plans: dict[Arm, list[Setting]], source: RowSource, val: ImageSet, params: Params, seed: int,
+    metric: Callable[[np.ndarray, np.ndarray], float] = accuracy,
+) -> dict[str, Tuned]:
+    """Fit every planned setting (one batched run), score each on val by `metric` (accuracy;
+    balanced accuracy in the imbalanced scenario), keep each arm's best."""
     requests, owners = [], []
     for arm, settings in plans.items():
         for i, setting in enumerate(settings):
@@ -91,7 +147,7 @@ def tune(plans: dict[Arm, list[Setting]], source: RowSource, val: ImageSet, para
     tuned = {}
     for arm, settings in plans.items():
         models = [fitted.get((arm.name, i)) for i in range(len(settings))]
-        val_acc = [None if m is None else accuracy(val.labels, m.predict(x_val)) for m in models]
+        val_acc = [None if m is None else metric(val.labels, m.predict(x_val)) for m in models]
         selection = choose(settings, val_acc, len(val))
         tuned[arm.name] = Tuned(selection, models[settings.index(selection.chosen)])
     return tuned
@@ -122,3 +178,10 @@ def choose_sampling(params: Params, model: CVAE, train: ImageSet, val: ImageSet 
     # Only what a user reads: val accuracies can differ by one image between CPUs, the choice cannot.
     chosen = sampling_part(selection.chosen)
     return generation_config(params.generate, chosen), {"chosen": chosen, "val_fits": selection.val_fits}, judge
+
+
+def concatenate(parts: list[TrainingRows]) -> TrainingRows:
+    rows = parts[0]
+    for part in parts[1:]:
+        rows = rows + part
+    return rows

@@ -38,6 +38,9 @@ class FitJob:
     labels: np.ndarray  # (N,) int64
     weights: np.ndarray  # (N,) float32, per-row loss weight
     seed: int
+    # (classes,) added to the logits in the training loss only, e.g. tau * log(prior) for logit
+    # adjustment (Menon et al. 2021): the model learns to beat the prior; prediction omits it.
+    logit_offset: np.ndarray | None = None
 
 
 def fit_many(
@@ -65,10 +68,13 @@ def _fit_group(
     params, templates = _initial_params(jobs, num_classes, device)
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=WEIGHT_DECAY, foreach=True)
     plan = _Plan(jobs, batch_size, steps, device, dropout_width=sum(params[4].shape[1:]))
+    offset = _logit_offsets(jobs, num_classes, device)
     saved: dict[int, list[torch.Tensor]] = {}
     for step in range(steps):
         x, y, w = plan.batch(step)
         logits = forward_many(params, x, plan.dropout_keep())
+        if offset is not None:
+            logits = logits + offset
         ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(w)
         loss = ((ce * w).sum(1) / w.sum(1).clamp_min(1e-12)).sum()  # models are independent: sum
         optimizer.zero_grad(set_to_none=True)
@@ -139,6 +145,15 @@ class _Plan:
         return keep.float().mul_(1 / (1 - DROPOUT))
 
 
+def _logit_offsets(jobs: list[FitJob], num_classes: int, device: str) -> torch.Tensor | None:
+    """(K, 1, classes) training-loss offsets, zero for jobs without one; None when no job has one
+    (then the loop is exactly what it was before offsets existed)."""
+    if all(job.logit_offset is None for job in jobs):
+        return None
+    rows = [np.zeros(num_classes, np.float32) if job.logit_offset is None else job.logit_offset for job in jobs]
+    return torch.from_numpy(np.stack(rows).astype(np.float32)[:, None, :]).to(device)
+
+
 def _with_zero_row(arrays: list[np.ndarray], dtype: type, device: str) -> torch.Tensor:
     """All jobs' rows in one tensor, then the zero row that padded batch positions point at."""
     zero = np.zeros((1, *arrays[0].shape[1:]), dtype)
@@ -197,6 +212,8 @@ def _check(jobs: list[FitJob], num_classes: int, steps: int, snapshots: tuple[in
             raise ValueError("each job needs one label and one weight per image, and at least one image")
         if job.labels.min() < 0 or job.labels.max() >= num_classes:
             raise ValueError(f"labels must lie in [0, {num_classes})")
+        if job.logit_offset is not None and np.shape(job.logit_offset) != (num_classes,):
+            raise ValueError(f"a logit offset needs one value per class ({num_classes}); got shape {np.shape(job.logit_offset)}")
     if any(not 0 < s <= steps for s in snapshots):
         raise ValueError(f"snapshots must lie in 1..steps ({steps}); got {snapshots}")
     return {*snapshots, steps}

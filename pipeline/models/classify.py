@@ -26,16 +26,20 @@ PREDICT_BATCH = 2048
 
 @dataclass(frozen=True)
 class TrainingRows:
-    """Rows a classifier learns from; synthetic rows may weigh less than real ones."""
+    """Rows a classifier learns from; synthetic rows may weigh less than real ones. A logit
+    offset (one per class) is added to the logits in the training loss only (logit adjustment)."""
 
     data: ImageSet
     weights: np.ndarray
+    logit_offset: np.ndarray | None = None
 
     @staticmethod
     def of(data: ImageSet, weight: float = 1.0) -> TrainingRows:
         return TrainingRows(data, np.full(len(data), weight, dtype=np.float32))
 
     def __add__(self, other: TrainingRows) -> TrainingRows:
+        if self.logit_offset is not None or other.logit_offset is not None:
+            raise ValueError("add rows before setting a logit offset: it depends on all of them")
         merged = ImageSet(
             np.concatenate([self.data.images, other.data.images]),
             np.concatenate([self.data.labels, other.data.labels]),
@@ -94,6 +98,8 @@ def fit_classifiers(
     kind = kind or cfg.classifier
     seed_all(seed, trainer_cfg)
     if kind == "logreg":  # trains to convergence: the requested length does not apply
+        if any(r.rows.logit_offset is not None for r in requests):
+            raise ValueError("logistic regression takes no logit offset: logit adjustment needs the cnn")
         distinct = {id(r.rows): r.rows for r in requests}
         fitted = {key: _fit_logreg(rows, seed) for key, rows in distinct.items()}
         return [fitted[id(r.rows)] for r in requests]
@@ -102,7 +108,7 @@ def fit_classifiers(
         group = [r for r in requests if r.lr == lr]
         runs = list({id(r.rows): r.rows for r in group}.values())
         lengths = sorted({r.steps for r in group})
-        jobs = [FitJob(rows.data.as_float(), rows.data.labels, rows.weights, seed) for rows in runs]
+        jobs = [FitJob(rows.data.as_float(), rows.data.labels, rows.weights, seed, rows.logit_offset) for rows in runs]
         num_classes = runs[0].data.num_classes
         fitted = fit_many(jobs, num_classes, lengths[-1], lr, cfg.batch_size, tuple(lengths), device(trainer_cfg))
         for rows, by_length in zip(runs, fitted):

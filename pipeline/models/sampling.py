@@ -1,8 +1,10 @@
 """Drawing labeled samples from a trained CVAE: latent strategies and acceptance filters.
 
 Strategies decide where in latent space to decode: `prior` (z ~ N(0, T^2 I)), `posterior` (near
-the encoded latents of real training images of the class) and `interpolate` (between two of
-them). Filters then reject samples a real-data classifier does not recognise as their class, or
+the encoded latents of real training images of the class), `interpolate` (between two of them)
+and `borrow` (near the latents of training images of *any* class, decoded with the target label:
+the latent carries style, the label the class, so a class with few images borrows the strokes,
+slants and thicknesses of all the others). Filters then reject samples a real-data classifier does not recognise as their class, or
 that sit too close to a training image (near-copies add nothing and hint at memorisation).
 """
 
@@ -41,19 +43,25 @@ class Tally:
     rejected_copy: int = 0
 
 
-def latents_for_class(
-    model: CVAE, strategy: str, temperature: float, anchors: torch.Tensor, cls: int, n: int, gen: torch.Generator
-) -> torch.Tensor:
-    """(n, latent_dim) latents for class `cls`; `anchors` are its real training images (N, C, H, W)."""
+Codes = tuple[torch.Tensor, torch.Tensor]  # posterior (mu, logvar) of some training images
+
+
+def encode_images(model: CVAE, images: np.ndarray, labels: np.ndarray) -> Codes:
+    """Posterior (mu, logvar) of (N, C, H, W) float images under their own labels."""
+    return model.encode(torch.from_numpy(images), torch.from_numpy(labels).long())
+
+
+def latents_for_class(model: CVAE, strategy: str, temperature: float, codes: Codes | None, n: int, gen: torch.Generator) -> torch.Tensor:
+    """(n, latent_dim) latents: from the prior, or around / between `codes` (the class's own
+    training images for `posterior` and `interpolate`, every class's for `borrow`)."""
     noise = torch.randn(n, model.latent_dim, generator=gen)
     if strategy == "prior":
         return temperature * noise
-    labels = torch.full((len(anchors),), cls, dtype=torch.long)
-    mu, logvar = model.encode(anchors, labels)
-    pick = torch.randint(len(anchors), (n,), generator=gen)
-    if strategy == "posterior":
+    mu, logvar = codes
+    pick = torch.randint(len(mu), (n,), generator=gen)
+    if strategy in ("posterior", "borrow"):
         return mu[pick] + temperature * torch.exp(0.5 * logvar[pick]) * noise
-    other = torch.randint(len(anchors), (n,), generator=gen)
+    other = torch.randint(len(mu), (n,), generator=gen)
     alpha = torch.rand(n, 1, generator=gen)
     return (1 - alpha) * mu[pick] + alpha * mu[other]  # interpolate
 
@@ -78,14 +86,19 @@ def generate(
         raise ValueError("generate settings still `auto`: resolve them first (pipeline.evaluation.selection)")
     model.eval()
     tally = tally if tally is not None else Tally()
-    train_flat = train.as_float().reshape(len(train), -1)
+    train_x = train.as_float()
+    train_flat = train_x.reshape(len(train), -1)
+    every_class = encode_images(model, train_x, train.labels) if cfg.strategy == "borrow" else None
     for cls, target in enumerate(targets_per_class(cfg, train)):
         gen = torch.Generator().manual_seed(seed * 100_003 + cls)
-        anchors = torch.from_numpy(train.subset(train.labels == cls).as_float())
+        codes = every_class
+        if cfg.strategy in ("posterior", "interpolate"):
+            own = train.labels == cls
+            codes = encode_images(model, train_x[own], train.labels[own])
         kept = drawn = 0
         while kept < target and drawn < target * MAX_DRAWS_PER_SAMPLE:
             n = min(cfg.batch_size, max(target - kept, 1) * (2 if cfg.min_confidence or cfg.min_nn_distance else 1))
-            z = latents_for_class(model, cfg.strategy, cfg.temperature, anchors, cls, n, gen)
+            z = latents_for_class(model, cfg.strategy, cfg.temperature, codes, n, gen)
             images = model.decode(z, torch.full((n,), cls, dtype=torch.long))
             drawn += n
             batch, n_conf, n_copy = _filter(images, cls, cfg, scorer, train_flat)

@@ -23,7 +23,7 @@ from pipeline.errors import PipelineError
 from pipeline.models.lit_cvae import LitCVAE
 from pipeline.models.training import BestWeights, make_trainer, quiet_lightning, seed_all
 
-MONITOR = "val/elbo"
+MONITOR = "val/objective"  # see LitCVAE.validation_step
 
 
 def build_module(data: ImageSet, cfg: VAEConfig) -> LitCVAE:

@@ -51,7 +51,11 @@ def learning_curve(metrics: dict, sizes: list[int], arms: list[str], path: Path)
     save_figure(fig, path)
 
 
-def gains(metrics: dict, sizes: list[int], arms: list[str], path: Path) -> None:
+def gains(
+    metrics: dict, sizes: list[int], arms: list[str], path: Path,
+    ylabel: str = "accuracy gain over real only (points)",
+    title: str = "Gain over training on real images alone (95% CI of the paired difference)",
+) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     width = 0.8 / len(arms)
     x = np.arange(len(sizes))
@@ -63,8 +67,8 @@ def gains(metrics: dict, sizes: list[int], arms: list[str], path: Path) -> None:
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(x, [str(s) for s in sizes])
     ax.set_xlabel("real training images per class")
-    ax.set_ylabel("accuracy gain over real only (points)")
-    ax.set_title("Gain over training on real images alone (95% CI of the paired difference)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
     save_figure(fig, path)

@@ -14,10 +14,10 @@ import yaml
 
 from pipeline.config import Params
 from pipeline.data.imageset import ImageSet
-from pipeline.evaluation.arms import GAIN_ARMS, NAMES
+from pipeline.evaluation.arms import GAIN_ARMS, IMBALANCED_ARMS, NAMES
 from pipeline.evaluation.selection import CANDIDATES, describe, knob_values, show_value
 from pipeline.models.cvae import CVAE
-from pipeline.reporting import charts, figures, selection_tables, tables
+from pipeline.reporting import charts, figures, rare_section, selection_tables, tables
 from pipeline.reporting.training_log import read_live_series
 from pipeline.reporting.verdict import answer, diagnosis, headline
 
@@ -38,8 +38,11 @@ ELBO_NOTES = {
 
 def make_figures(params: Params, metrics: dict, fig_dir: Path, live_dir: Path, real: ImageSet, val: ImageSet, synthetic: ImageSet, model: CVAE) -> None:
     sizes = params.evaluate.train_sizes
-    charts.learning_curve(metrics, sizes, list(NAMES), fig_dir / "learning_curve.png")
-    charts.gains(metrics, sizes, list(GAIN_ARMS), fig_dir / "gains.png")
+    if params.evaluate.scenario == "imbalanced":
+        charts.gains(metrics, sizes, [arm.name for arm in IMBALANCED_ARMS[1:]], fig_dir / "gains.png", **rare_section.GAINS_LABELS)
+    else:
+        charts.learning_curve(metrics, sizes, list(NAMES), fig_dir / "learning_curve.png")
+        charts.gains(metrics, sizes, list(GAIN_ARMS), fig_dir / "gains.png")
     charts.training_curves(read_live_series(live_dir), fig_dir / "vae_training.png")
     figures.real_vs_synthetic(real, synthetic, fig_dir / "real_vs_synthetic.png")
     figures.reconstructions(model, val, fig_dir / "reconstructions.png")
@@ -53,29 +56,37 @@ def generation_sentence(gen: dict) -> str:
     return f"Sampling settings chosen on val: {describe(gen['selection']['chosen'])}."
 
 
-def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: dict, per_class: dict, cells: list[dict]) -> str:
+def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: dict, per_class: dict, cells: list[dict], audit: dict) -> str:
+    """`audit`: the label audit's context, from `audit_section.audit_section`."""
     size = tables.headline_size(params)
     sizes = params.evaluate.train_sizes
     c, h, w = data["image_shape"]
     knobs = knob_values(params)
+    if params.evaluate.scenario == "imbalanced":  # its own verdict, tables and prose (rare_section.py)
+        scenario = rare_section.context(params, metrics, per_class, cells, size, data["class_names"])
+    else:
+        scenario = {
+            "answer": answer(metrics, size),
+            "headline": headline(metrics, size),
+            "results_tables": [(s, tables.results_table(metrics, s)) for s in sizes],
+            "per_class_table": tables.per_class_table(per_class, size, data["class_names"]),
+            "chosen_table": selection_tables.chosen_table(cells),
+            "ablation_real_vae": selection_tables.ablation_table(cells, "real_vae"),
+            "ablation_real_classic_vae": selection_tables.ablation_table(cells, "real_classic_vae"),
+        }
     context = {
-        "answer": answer(metrics, size),
-        "headline": headline(metrics, size),
+        **scenario,
+        "imbalanced": params.evaluate.scenario == "imbalanced",
         "data": data,
         "classifier": params.evaluate.classifier.upper(),
         "seeds": len(params.evaluate.seeds),
         "size": size,
-        "results_tables": [(s, tables.results_table(metrics, s)) for s in sizes],
-        "per_class_table": tables.per_class_table(per_class, size, data["class_names"]),
         "budget": params.evaluate.budget,
         "lengths": " / ".join(map(show_value, knobs["steps"])),
         "lrs": " / ".join(map(show_value, knobs["lr"])),
         "copies": " / ".join(map(show_value, knobs["classic_copies"])),
         "knobs": ", ".join(f"`{k}` {' / '.join(map(show_value, v))}" for k, v in knobs.items() if k in CANDIDATES and k != "synthetic_weight" and len(v) > 1) or "none",
-        "chosen_table": selection_tables.chosen_table(cells),
-        "ablation_real_vae": selection_tables.ablation_table(cells, "real_vae"),
-        "ablation_real_classic_vae": selection_tables.ablation_table(cells, "real_classic_vae"),
-        "quality_amount": params.generate.per_class or "the chosen number of",
+        "quality_amount": params.generate.per_class or "the chosen number",
         "quality_table": tables.quality_table(metrics, sizes),
         "diagnosis": diagnosis(metrics[f"n{size}"]["quality"]),
         "default_size": params.dataset.train_per_class,
@@ -92,6 +103,7 @@ def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: d
         "rows_per_split": ", ".join(f"{k} {v}" for k, v in data["rows"].items()),
         "balance": ", ".join(f"{name}: {count}" for name, count in zip(data["class_names"], data["class_counts"]["train"])),
         "params_yaml": params_yaml(params).rstrip(),
+        "audit": audit,
     }
     return TEMPLATES.get_template("report.md.j2").render(context)
 

@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from pipeline.evaluation.arms import ARMS, BY_NAME
+from pipeline.evaluation.arms import ARMS, BY_NAME, Arm
 from pipeline.evaluation.selection import describe, show_value
 
 
@@ -18,14 +18,15 @@ def _has_selection(cells: list[dict]) -> bool:
     return bool(cells) and all("selection" in c for c in cells)
 
 
-def chosen_table(cells: list[dict]) -> str:
-    """Per size and arm: the settings chosen (in how many seeds), val fits, chosen val accuracy."""
+def chosen_table(cells: list[dict], arms: tuple[Arm, ...] = ARMS, score: str = "val accuracy") -> str:
+    """Per size and arm: the settings chosen (in how many seeds), val fits, chosen val score
+    (`score`: what the arms were chosen by)."""
     if not _has_selection(cells):
         return "No selection was recorded for this run."
-    lines = ["| images per class | arm | val fits | chosen on val (seeds) | val accuracy % |", "|---|---|---|---|---|"]
+    lines = [f"| images per class | arm | val fits | chosen on val (seeds) | {score} % |", "|---|---|---|---|---|"]
     for size in sorted({c["size"] for c in cells}):
         group = [c for c in cells if c["size"] == size]
-        for arm in ARMS:
+        for arm in arms:
             picks = [c["selection"][arm.name] for c in group]
             counts = Counter(describe(p["chosen"]) for p in picks)
             chosen = "; ".join(f"{text} ({n})" for text, n in counts.most_common(3))

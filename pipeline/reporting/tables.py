@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.config import Params
-from pipeline.evaluation.arms import ARMS, FULL
+from pipeline.evaluation.arms import ARMS, FULL, IMBALANCED_ARMS
 
 QUALITY_COLUMNS = {
     "label_fidelity": "label fidelity",
@@ -14,6 +14,7 @@ QUALITY_COLUMNS = {
     "recall": "recall",
     "density": "density",
     "coverage": "coverage",
+    "diversity_ratio": "diversity ratio",
     "memorisation_ratio": "memorisation ratio",
     "near_copy_rate": "near-copy rate",
 }
@@ -80,5 +81,45 @@ def quality_table(metrics: dict, sizes: list[int]) -> str:
     lines = ["| images per class | " + " | ".join(QUALITY_COLUMNS.values()) + " |", "|---" * (len(QUALITY_COLUMNS) + 1) + "|"]
     for size in sizes:
         q = metrics[f"n{size}"]["quality"]
-        lines.append(f"| {size} | " + " | ".join(fmt(q[k], digits=2 if k == "fd" else 3) for k in QUALITY_COLUMNS) + " |")
+        lines.append(f"| {size} | " + " | ".join(fmt(q.get(k), digits=2 if k == "fd" else 3) for k in QUALITY_COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+BEST_ROWS = {"best_non_generative": "best non-generative fix (chosen on val per seed)",
+             "best_generative": "better VAE arm (chosen on val per seed)"}
+
+
+def imbalanced_table(metrics: dict, size: int) -> str:
+    """Per arm of the imbalanced scenario: balanced accuracy, rare-class recall, macro-F1, and the
+    paired gains in balanced accuracy over plain training and over the best non-generative fix."""
+    block = metrics[f"n{size}"]
+    header = ("| arm | balanced accuracy % [95% CI] | rare-class recall % [95% CI] | macro-F1 % | gain over plain (points) "
+              "| detectable gain | gain over best non-generative (points) | detectable gain | val fits |")
+    lines = [header, "|---|---|---|---|---|---|---|---|---|"]
+    rows = [(arm.label, block[arm.name]) for arm in IMBALANCED_ARMS] + [(text, block[key]) for key, text in BEST_ROWS.items()]
+    for text, e in rows:
+        gain = fmt_ci(e, "gain", signed=True) if "gain_mean" in e else "—"
+        vs_best = fmt_ci(e, "gain_vs_best", signed=True) if "gain_vs_best_mean" in e else "—"
+        lines.append(
+            f"| {text} | {fmt_ci(e, 'bal_acc')} | {fmt_ci(e, 'rare_recall')} | {fmt(e['f1_mean'], pct=True)} | {gain} | {fmt_mde(e, 'mde')} "
+            f"| {vs_best} | {fmt_mde(e, 'mde_vs_best')} | {e.get('val_fits', '—')} |"
+        )
+    return "\n".join(lines)
+
+
+def rare_per_class_table(per_class: dict, size: int, class_names: list[str]) -> str:
+    """Test recall per class and arm, apart for the seeds the class was rare (marked) and those it
+    was common: the rare classes are drawn per seed."""
+    block = per_class[f"n{size}"]
+    seeds, total = block["rare_seeds"], block["seeds"]
+    header = "| class | drawn as | seeds | " + " | ".join(arm.label for arm in IMBALANCED_ARMS) + " |"
+    lines = [header, "|---" * (len(IMBALANCED_ARMS) + 3) + "|"]
+    for i, name in enumerate(class_names):
+        for status in ("rare", "common"):
+            values = [block[status][arm.name][i] for arm in IMBALANCED_ARMS]
+            if all(v is None or np.isnan(v) for v in values):
+                continue  # never drawn in this role
+            mark = "**rare**" if status == "rare" else "common"
+            count = seeds[i] if status == "rare" else total - seeds[i]
+            lines.append(f"| {name} | {mark} | {count} | " + " | ".join(fmt(v, pct=True) for v in values) + " |")
     return "\n".join(lines)

@@ -20,14 +20,15 @@ def detectable(mde: float | None) -> str:
     return f"; a true gain of {mde * 100:.1f} points or more would have been seen (80% power)"
 
 
-def describe_gain(mean: float, lo: float | None, hi: float | None, mde: float | None = None) -> str:
+def describe_gain(mean: float, lo: float | None, hi: float | None, mde: float | None = None, unit: str = "accuracy") -> str:
     """'+1.8 points (95% CI +0.6 to +3.0)' and whether that is a gain, a loss or neither; next to a
-    gain within noise, the smallest gain the design would have detected."""
+    gain within noise, the smallest gain the design would have detected. `unit`: what the points
+    are points of."""
     if _no_interval(lo, hi):
         return f"{_points(mean)} points (no confidence interval: one seed, or no spread over seeds; not enough evidence)"
     ci = f"95% CI {_points(lo)} to {_points(hi)}"
     if lo > 0:
-        return f"{_points(mean)} points of accuracy ({ci})"
+        return f"{_points(mean)} points of {unit} ({ci})"
     if hi < 0:
         return f"{_points(mean)} points, a significant loss ({ci})"
     return f"{_points(mean)} points, not significant ({ci}{detectable(mde)})"
@@ -67,6 +68,36 @@ def answer(metrics: dict, size: int) -> str:
     return f"{verdict}, {extra} (at {size} images per class)."
 
 
+def imbalanced_answer(metrics: dict, size: int) -> str:
+    """The short answer for rare classes: do VAE samples beat the best non-generative fix?"""
+    best = metrics[f"n{size}"]["best_generative"]
+    verdict = {
+        1: "Yes: VAE samples of the rare classes beat the best non-generative fix for imbalance",
+        -1: "No: VAE samples of the rare classes do worse than the best non-generative fix for imbalance",
+        0: "Not shown: VAE samples of the rare classes do no better than the best non-generative fix within noise",
+        None: "Not enough evidence: the VAE's gain over the best non-generative fix has no confidence interval "
+              "(one seed, or no spread over seeds)",
+    }[significant := _significant(best["gain_vs_best_lo"], best["gain_vs_best_hi"])]
+    seen = f"; a gain of {best['mde_vs_best'] * 100:.1f} points or more would have been seen" if significant == 0 and _known(best.get("mde_vs_best")) else ""
+    return f"{verdict} (balanced accuracy, {size} images per rare class{seen})."
+
+
+def imbalanced_headline(metrics: dict, size: int, rare: int, common: int) -> str:
+    """One sentence: the best VAE arm against the best fix and against plain training, and what
+    the best fix itself does; every "best" chosen on val per seed, never on test."""
+    block = metrics[f"n{size}"]
+    gen, fix = block["best_generative"], block["best_non_generative"]
+
+    def gain(entry: dict, prefix: str) -> str:
+        mde_key = "mde" if prefix == "gain" else f"mde_{prefix.removeprefix('gain_')}"
+        return describe_gain(entry[f"{prefix}_mean"], entry[f"{prefix}_lo"], entry[f"{prefix}_hi"], entry.get(mde_key), unit="balanced accuracy")
+
+    return (f"With {rare} rare classes of {size} images and up to {common} images of every other class, the better VAE arm "
+            f"(chosen on val per seed) changes balanced accuracy by {gain(gen, 'gain_vs_best')} over the best "
+            f"non-generative fix (chosen on val per seed), and by {gain(gen, 'gain')} over plain training; "
+            f"the best non-generative fix changes it by {gain(fix, 'gain')} over plain training.")
+
+
 def _known(value: float | None) -> bool:
     return value is not None and not math.isnan(value)
 
@@ -89,8 +120,12 @@ def diagnosis(quality: dict) -> str:
     fidelity, coverage, memo = quality["label_fidelity"], quality["coverage"], quality["memorisation_ratio"]
     looks = (f"{fidelity:.0%} of the samples are recognised as their class" if fidelity >= 0.8
              else f"only {fidelity:.0%} of the samples are recognised as their class, so many carry a wrong label")
-    variety = (f"they cover {coverage:.0%} of the real images' neighbourhoods (coverage)" if coverage >= 0.5
-               else f"they cover only {coverage:.0%} of the real images' neighbourhoods (coverage): little variety")
+    diversity = quality.get("diversity_ratio", float("nan"))
+    spread = ("" if diversity != diversity  # nan: a run from before the metric existed
+              else f"; samples of a class differ from one another {diversity:.2f}x as much as real images of it do"
+              + (" (near-copies of one template per class)" if diversity < 0.5 else ""))
+    variety = (f"they cover {coverage:.0%} of the real images' neighbourhoods (coverage){spread}" if coverage >= 0.5
+               else f"they cover only {coverage:.0%} of the real images' neighbourhoods (coverage): little variety{spread}")
     copies = ("and sit closer to the training images than new real images do (memorisation ratio "
               f"{memo:.2f}), i.e. they mostly restate what the classifier already sees" if memo < 1
               else f"and are no closer to the training images than new real images are (memorisation ratio {memo:.2f})")

@@ -16,7 +16,7 @@ from pipeline.config import Params, load_params
 from pipeline.data.parquet import read_imageset
 from pipeline.errors import cli_guard
 from pipeline.evaluation import learning_curve
-from pipeline.evaluation.arms import NAMES
+from pipeline.evaluation.arms import arms_for
 from pipeline.evaluation.cell import Splits
 from pipeline.stages._cli import stage_parser
 
@@ -50,9 +50,10 @@ def main(argv: list[str] | None = None) -> None:
     args = stage_parser(__doc__, data_dir="data/processed", reports_dir="reports").parse_args(argv)
     params = load_params(args.params)
     summary = run(params, args.data_dir, args.reports_dir, params.trainer.progress_bar)
+    key = "bal_acc_mean" if params.evaluate.scenario == "imbalanced" else "acc_mean"
     for size in params.evaluate.train_sizes:
         block = summary[f"n{size}"]
-        print(f"n={size}: " + ", ".join(f"{arm} {block[arm]['acc_mean']:.3f}" for arm in NAMES))
+        print(f"n={size}: " + ", ".join(f"{arm.name} {block[arm.name][key]:.3f}" for arm in arms_for(params.evaluate.scenario)))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pipeline.config import Params, load_params
 from pipeline.data.parquet import read_imageset
 from pipeline.errors import PipelineError, cli_guard
 from pipeline.models.vae import load_cvae
+from pipeline.reporting.audit_section import audit_section
 from pipeline.reporting.html import to_html
 from pipeline.reporting.report import make_figures, params_yaml, render_markdown
 from pipeline.stages._cli import stage_parser
@@ -37,7 +38,8 @@ def run(params: Params, paths: argparse.Namespace) -> str:
         synthetic=read_imageset(paths.synthetic), model=load_cvae(paths.model).model,
     )
     evaluation = read_json(reports / "evaluation.json")
-    text = render_markdown(params, metrics, data, vae, gen, evaluation["per_class_acc"], evaluation["cells"])
+    audit = audit_section(paths.audit, read_json(reports / "audit.json"), params.audit.top, reports / "figures" / "audit_suspects.png")
+    text = render_markdown(params, metrics, data, vae, gen, evaluation["per_class_acc"], evaluation["cells"], audit)
     # The params next to the numbers, so a copied report folder still says what produced it.
     write_text(reports / "run_params.yaml", params_yaml(params))
     write_text(reports / "report.md", text)
@@ -47,7 +49,10 @@ def run(params: Params, paths: argparse.Namespace) -> str:
 
 @cli_guard
 def main(argv: list[str] | None = None) -> None:
-    paths = {"reports_dir": "reports", "data_dir": "data/processed", "synthetic": "data/synthetic/train.parquet", "model": "models/cvae.ckpt"}
+    paths = {
+        "reports_dir": "reports", "data_dir": "data/processed", "synthetic": "data/synthetic/train.parquet",
+        "model": "models/cvae.ckpt", "audit": "data/audit/train.parquet",
+    }
     args = stage_parser(__doc__, **paths).parse_args(argv)
     answer = run(load_params(args.params), args).split("\n\n")[1]
     print(answer.strip("*"))

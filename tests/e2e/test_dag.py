@@ -30,6 +30,9 @@ OUTPUTS = [
     "reports/run_params.yaml",
     "reports/figures/learning_curve.png",
     "reports/figures/real_vs_synthetic.png",
+    "data/audit/train.parquet",
+    "reports/audit.json",
+    "reports/figures/audit_suspects.png",
 ]
 
 

@@ -17,7 +17,7 @@ from pipeline.stages.train_vae import fit_cvae
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("strategy", ["prior", "posterior", "interpolate"])
+@pytest.mark.parametrize("strategy", ["prior", "posterior", "interpolate", "borrow"])
 def test_generated_digits_are_recognised_as_their_class(tmp_path: Path, strategy: str) -> None:
     params = parse_params({
         "trainer": {"progress_bar": False},

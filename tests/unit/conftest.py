@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from pipeline.config import Params, parse_params
 from pipeline.stages.preprocess import run as preprocess
@@ -28,3 +29,12 @@ def digits_dir(tmp_path_factory: pytest.TempPathFactory, tiny_params: Params) ->
     out = tmp_path_factory.mktemp("processed")
     preprocess(tiny_params, out)
     return out
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models gain nothing from a second thread, and on a busy machine lose a lot to it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

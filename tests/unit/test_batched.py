@@ -35,13 +35,7 @@ JOBS = [make_job(20, 0), make_job(50, 1), make_job(37, 2)]  # rows below, at and
 HELD_OUT = make_job(60, 99)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from a second thread, and on a busy machine lose a lot to it."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from pipeline.data.imageset import ImageSet
 
 TINY = cli.Sizes(
     train_images=128, train_epochs=1, repeats=1, small_epochs=1, generate=(60,), mnist_images=300, mnist_train_steps=2,
-    classifier_fits=2, classifier_steps=2,
+    classifier_fits=2, classifier_steps=2, audit_images=200, audit_epochs=1,
 )
 # One torch thread: two threads on a busy two-core machine can make each step 20x slower.
 TINY_PARAMS = {"vae": {"hidden_channels": 8, "latent_dim": 4}, "trainer": {"progress_bar": False, "num_threads": 1}}
@@ -69,6 +69,8 @@ def test_json_has_every_section_and_the_headline_keys(report: dict) -> None:
     assert [g["samples"] for g in report["generation"]] == [60]
     assert report["generation"][0]["rows"] == 60
     assert {"preprocess", "generate", "data_path"} <= set(report["mnist"])
+    assert [run["flip_share"] for run in report["audit"]["runs"]] == [0.05, 0.10]
+    assert {"flips", "outliers"} <= set(report["audit"]["runs"][0]["vae"])
 
 
 def test_every_figure_is_finite_and_every_rate_time_and_size_positive(report: dict) -> None:

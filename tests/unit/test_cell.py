@@ -83,9 +83,9 @@ def test_selection_reads_val_and_never_test(tiny_params: Params, monkeypatch: py
     scored: list[ImageSet] = []
     real_score = protocol.score
 
-    def record(model, data):
+    def record(model, data, *rest):
         scored.append(data)
-        return real_score(model, data)
+        return real_score(model, data, *rest)
 
     monkeypatch.setattr(protocol, "score", record)
     first = protocol.run_cell(Splits(pool, val, noise_set(4, 2)), size=3, seed=0, params=tiny_params)
@@ -93,6 +93,8 @@ def test_selection_reads_val_and_never_test(tiny_params: Params, monkeypatch: py
     scored.clear()
     second = protocol.run_cell(Splits(pool, val, other_test), size=3, seed=0, params=tiny_params)
     assert first["selection"] == second["selection"]
+    # The VAE (its best epoch) and the samples it draws are chosen without test, too.
+    assert first["vae_val_elbo"] == second["vae_val_elbo"] and repr(first["quality"]) == repr(second["quality"])  # nan-safe
     assert sum(data is other_test for data in scored) == len(ARMS)
     for arm, selection in first["selection"].items():
         assert "auto" not in selection["chosen"].values()
@@ -147,7 +149,7 @@ def test_metric_keys_are_stable() -> None:
             "n5.quality.precision", "n5.quality.near_copy_rate", "full.acc_mean", "n5.synthetic_only.f1_mean",
             "n5.real.val_fits", "n10.real_vae.mde", "n10.real_classic_vae.mde_vs_classic"} <= keys
     # full; per size: 5 arms x (acc, f1, val_fits), 3 gains + gap + mde, 2 vs classic + mde, quality
-    assert len(keys) == 6 + 2 * (5 * 7 + 3 * 5 + 2 * 4 + 8)
+    assert len(keys) == 6 + 2 * (5 * 7 + 3 * 5 + 2 * 4 + 9)
 
 
 def test_results_do_not_depend_on_the_number_of_worker_processes(tiny_params: Params) -> None:

@@ -27,7 +27,7 @@ def test_shipped_params_are_valid_and_match_the_defaults() -> None:
         ({"generate": {"per_class": None, "ratio": None}}, "generate.per_class or generate.ratio"),
         # a value-or-`auto` param: one problem, both accepted forms named, no pydantic type tags
         ({"generate": {"temperature": -1}}, "generate.temperature: Input should be greater than 0, or 'auto' (got -1)"),
-        ({"generate": {"strategy": "best"}}, "generate.strategy: Input should be 'prior', 'posterior' or 'interpolate', or 'auto'"),
+        ({"generate": {"strategy": "best"}}, "generate.strategy: Input should be 'prior', 'posterior', 'interpolate' or 'borrow', or 'auto'"),
     ],
 )
 def test_invalid_values_name_the_param(raw: dict, expected: str) -> None:

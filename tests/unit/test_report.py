@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.stages import generate, report, train_vae
+from pipeline.stages import audit, generate, report, train_vae
 from pipeline.config import Params
 from pipeline.evaluation.learning_curve import summarize
 from pipeline.stages.evaluate import write_outputs
@@ -21,6 +21,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_params: Params) -> Pa
     preprocess(tiny_params, root / "data", root / "reports" / "data.json")
     train_vae.run(tiny_params, root / "data/train.parquet", root / "data/val.parquet", root / "models/cvae.ckpt", root / "reports/vae")
     generate.run(tiny_params, root / "models/cvae.ckpt", root / "data/train.parquet", root / "syn.parquet", root / "reports/generate.json", show_progress=False, val_path=root / "data/val.parquet")
+    audit.run(tiny_params, root / "models/cvae.ckpt", root / "data/train.parquet", root / "data/val.parquet", root / "audit.parquet", root / "reports/audit.json")
     return root
 
 
@@ -36,7 +37,7 @@ def write_metrics(root: Path, shift: float) -> None:
 
 
 def make(root: Path, params: Params) -> str:
-    paths = argparse.Namespace(reports_dir=root / "reports", data_dir=root / "data", synthetic=root / "syn.parquet", model=root / "models/cvae.ckpt")
+    paths = argparse.Namespace(reports_dir=root / "reports", data_dir=root / "data", synthetic=root / "syn.parquet", model=root / "models/cvae.ckpt", audit=root / "audit.parquet")
     return report.run(params, paths)
 
 
@@ -53,10 +54,11 @@ def test_verdict_follows_the_metrics(run_dir: Path, tiny_params: Params, shift: 
     assert (run_dir / "reports/report.md").read_text() == text
     html = (run_dir / "reports/report.html").read_text()
     assert "data:image/png;base64," in html and 'src="figures/' not in html  # self-contained
-    for name in ("learning_curve", "gains", "vae_training", "real_vs_synthetic", "reconstructions", "latent_map", "interpolations"):
+    for name in ("learning_curve", "gains", "vae_training", "real_vs_synthetic", "reconstructions", "latent_map", "interpolations", "audit_suspects"):
         assert (run_dir / "reports/figures" / f"{name}.png").stat().st_size > 0
     assert json.loads((run_dir / "reports/data.json").read_text())["rows"]["test"] > 0
     assert "train_per_class: 5" in text  # the params that produced it
+    assert "## Label audit" in text and "figures/audit_suspects.png" in text
 
 
 def test_missing_metrics_is_one_clear_line(tmp_path: Path, tiny_params: Params) -> None:

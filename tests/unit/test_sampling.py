@@ -38,7 +38,7 @@ def collect(model: CVAE, train: ImageSet, cfg: GenerateConfig, scorer=None, tall
     return np.concatenate([b.images for b in batches]), np.concatenate([b.labels for b in batches])
 
 
-@pytest.mark.parametrize("strategy", ["prior", "posterior", "interpolate"])
+@pytest.mark.parametrize("strategy", ["prior", "posterior", "interpolate", "borrow"])
 def test_each_strategy_gives_the_requested_labeled_samples(model: CVAE, train: ImageSet, strategy: str) -> None:
     images, labels = collect(model, train, fixed(strategy=strategy, per_class=5, batch_size=2, temperature=0.5))
     assert images.shape == (15, 8, 8, 1) and images.dtype == np.uint8

@@ -1,0 +1,85 @@
+"""From per-label bounds to what a person reviews: a suggested label, two scores, flags, a rank.
+
+* margin = how much better the best *other* label explains the image than its given label, in
+  nats of posterior log-odds: bound + log prior of that label minus the same for the given one.
+  It is log p(other | x) - log p(given | x) under the VAE used as a Bayes classifier, so margin > 0
+  means the model would rather believe the other label; that is the flag (`audit.margin_threshold`
+  raises the bar).
+* outlier_score = how badly even the best label explains the image: -max_y log p(x | y), as a
+  robust z-score against the training images (median and MAD, which the few faults among them
+  cannot drag). Flagged above `audit.outlier_z` (3.5: Iglewicz and Hoaglin's cut-off for the
+  modified z-score). The best label rather than the mixture log p(x) = logsumexp_y [...]: a
+  foreign shape explained half-well by several classes is no more typical for it, and on the
+  digits benchmark the max scored outliers better at every sample count tried (AUROC +0.01..0.02).
+* rank = 1 for the image that is most unusual on either axis: images are ordered by the larger of
+  the two robust z-scores (the margin's against the training images too). A single queue to review
+  needs one order; scaling both scores the same way lets an image that is odd in either sense rise,
+  where ranking by margin alone would leave outliers (whose margin says little) at the bottom.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MAD_TO_SD = 1.4826  # the MAD of a normal distribution times this is its standard deviation
+
+
+@dataclass(frozen=True)
+class Audit:
+    bound: np.ndarray  # (N,) bound of log p(x | given label)
+    suspect_label: np.ndarray  # (N,) int64, the best other label
+    suspect_bound: np.ndarray  # (N,) its bound
+    margin: np.ndarray  # (N,) posterior log-odds of suspect over given label (nats)
+    outlier_score: np.ndarray  # (N,) robust z of -max_y bound against the reference rows
+    rank: np.ndarray  # (N,) int64, 1 = most suspect
+    label_flag: np.ndarray  # (N,) bool
+    outlier_flag: np.ndarray  # (N,) bool
+    outlier_bound: float  # best-label bound below which an image is flagged as an outlier (nats)
+
+
+def center_scale(reference: np.ndarray) -> tuple[float, float]:
+    """Median and 1.4826 MAD of `reference`; a zero MAD (all alike) counts as one."""
+    median = float(np.median(reference))
+    scale = MAD_TO_SD * float(np.median(np.abs(reference - median)))
+    return median, scale if scale > 0 else 1.0
+
+
+def robust_z(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(values - median) / (1.4826 MAD), both taken on `reference`."""
+    median, scale = center_scale(reference)
+    return (values - median) / scale
+
+
+def assess(
+    bounds: np.ndarray, labels: np.ndarray, log_prior: np.ndarray, reference: np.ndarray,
+    margin_threshold: float = 0.0, outlier_z: float = 3.5,
+) -> Audit:
+    """bounds (N, K) from `scores.label_bounds`; `reference` (N,) bool marks the rows (the training
+    images) that the robust z-scores are measured against."""
+    rows = np.arange(len(labels))
+    posterior = bounds + log_prior  # unnormalised log p(y | x)
+    others = posterior.copy()
+    others[rows, labels] = -np.inf
+    suspect = others.argmax(1) if bounds.shape[1] > 1 else labels.copy()
+    margin = posterior[rows, suspect] - posterior[rows, labels]
+    best = bounds.max(1)
+    outlier = robust_z(-best, -best[reference])
+    suspicion = np.maximum(robust_z(margin, margin[reference]), outlier)
+    order = np.argsort(-suspicion, kind="stable")  # ties keep file order: reruns rank alike
+    rank = np.empty(len(labels), np.int64)
+    rank[order] = np.arange(1, len(labels) + 1)
+    median, scale = center_scale(-best[reference])
+    return Audit(
+        bound=bounds[rows, labels], suspect_label=suspect.astype(np.int64), suspect_bound=bounds[rows, suspect],
+        margin=margin, outlier_score=outlier, rank=rank,
+        label_flag=margin > margin_threshold, outlier_flag=outlier > outlier_z,
+        outlier_bound=-(median + outlier_z * scale),
+    )
+
+
+def log_prior(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """log of each class's share of the training labels (add-one smoothed: no class is impossible)."""
+    counts = np.bincount(labels, minlength=num_classes) + 1.0
+    return np.log(counts / counts.sum())

@@ -1,0 +1,104 @@
+"""The audit file: the Parquet contract plus one column per audit result, and its reader.
+
+Rows keep the order of the input files (`train` rows, then `val` rows, as the `split` column
+says), so row i of a split is image i of that split's file; sort by `rank` for the review queue.
+`elbo` and `suspect_elbo` are the importance-weighted bounds of log p(x | label) (nats).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.atomic import atomic_path
+from pipeline.audit.ranking import Audit
+from pipeline.data.images import encode_png
+from pipeline.data.imageset import ImageSet
+from pipeline.data.parquet import IMAGE_TYPE, decode_stored, make_schema, read_metadata
+from pipeline.errors import PipelineError
+
+AUDIT_FIELDS = [
+    pa.field("split", pa.string()),
+    pa.field("elbo", pa.float64()),
+    pa.field("suspect_label", pa.int64()),
+    pa.field("suspect_label_name", pa.string()),
+    pa.field("suspect_elbo", pa.float64()),
+    pa.field("margin", pa.float64()),
+    pa.field("outlier_score", pa.float64()),
+    pa.field("label_flag", pa.bool_()),
+    pa.field("outlier_flag", pa.bool_()),
+    pa.field("rank", pa.int64()),
+]
+_HF_DTYPES = {pa.string(): "string", pa.float64(): "float64", pa.int64(): "int64", pa.bool_(): "bool"}
+
+
+def audit_schema(class_names: tuple[str, ...], image_shape: tuple[int, int, int]) -> pa.Schema:
+    """The contract's schema (real rows) with the audit columns; `suspect_label` is a ClassLabel."""
+    base = make_schema(class_names, image_shape, synthetic=False)
+    hf = json.loads(base.metadata[b"huggingface"])
+    for field in AUDIT_FIELDS:
+        hf["info"]["features"][field.name] = {"dtype": _HF_DTYPES[field.type], "_type": "Value"}
+    hf["info"]["features"]["suspect_label"] = {"names": list(class_names), "_type": "ClassLabel"}
+    metadata = {**base.metadata, b"huggingface": json.dumps(hf).encode()}
+    return pa.schema(list(base) + AUDIT_FIELDS, metadata=metadata)
+
+
+def write_audit(path: Path, data: ImageSet, split: np.ndarray, audit: Audit) -> None:
+    """One row per image of `data` (train and val stacked), written under its final name on success."""
+    names = np.array(data.class_names, dtype=object)
+    columns = {
+        "image": pa.array([{"bytes": encode_png(img), "path": None} for img in data.images], type=IMAGE_TYPE),
+        "label": data.labels,
+        "label_name": names[data.labels].tolist() if len(data) else [],
+        "source": ["real"] * len(data),
+        "split": split.tolist(),
+        "elbo": audit.bound,
+        "suspect_label": audit.suspect_label,
+        "suspect_label_name": names[audit.suspect_label].tolist() if len(data) else [],
+        "suspect_elbo": audit.suspect_bound,
+        "margin": audit.margin,
+        "outlier_score": audit.outlier_score,
+        "label_flag": audit.label_flag,
+        "outlier_flag": audit.outlier_flag,
+        "rank": audit.rank,
+    }
+    table = pa.table(columns, schema=audit_schema(data.class_names, data.image_shape))
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+@dataclass(frozen=True)
+class Suspects:
+    """The top of the review queue, most suspect first (what the report shows)."""
+
+    images: np.ndarray  # (k, H, W, C) uint8
+    label_names: list[str]
+    suspect_names: list[str]
+    label_flag: np.ndarray
+    outlier_flag: np.ndarray
+    split: list[str]
+
+
+def read_suspects(path: Path, top: int) -> Suspects:
+    """The `top` rows by rank, images decoded."""
+    meta = read_metadata(path)
+    table = pq.read_table(path)
+    missing = [f.name for f in AUDIT_FIELDS if f.name not in table.column_names]
+    if missing:
+        raise PipelineError(f"{path}: not an audit file (no column {missing[0]!r}); rerun the audit stage")
+    table = table.sort_by("rank").slice(0, top)
+    channels, height, width = meta["image_shape"]
+    images = [decode_stored(item["bytes"], channels, path) for item in table.column("image").to_pylist()]
+    return Suspects(
+        images=np.stack(images) if images else np.zeros((0, height, width, channels), np.uint8),
+        label_names=table.column("label_name").to_pylist(),
+        suspect_names=table.column("suspect_label_name").to_pylist(),
+        label_flag=table.column("label_flag").to_numpy(zero_copy_only=False),
+        outlier_flag=table.column("outlier_flag").to_numpy(zero_copy_only=False),
+        split=table.column("split").to_pylist(),
+    )
