@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.errors import PipelineError
 
@@ -19,6 +19,15 @@ DEFAULT_PARAMS = Path("params.yaml")
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 Positive = Annotated[int, Field(ge=1)]
 Auto = Literal["auto"]  # chosen on `val` by the pipeline itself (see pipeline/evaluation/selection.py)
+
+
+
+def _yaml_off(value: object) -> object:
+    """YAML 1.1 reads a bare `off` as false: take it as the word the param file shows."""
+    return "off" if value is False else value
+
+
+Cleaning = Annotated[Literal["off", "drop", "relabel"], BeforeValidator(_yaml_off)]
 
 SOURCES = ("sklearn_digits", "image_folder", "parquet", "csv", "npz", "idx")
 
@@ -73,6 +82,7 @@ class VAEConfig(Strict):
     beta: Annotated[float, Field(ge=0)] = 1.0
     kl_warmup_epochs: Annotated[int, Field(ge=0)] = 20
     free_bits: Annotated[float, Field(ge=0)] = 1.0  # nats per latent dimension the KL may use freely
+    best_epoch_by: Literal["objective", "elbo"] = "objective"  # the val criterion of the epoch kept
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
     augment: bool = False
     val_every_n_epochs: Positive = 5  # validation ELBO (early stopping, best epoch) every N epochs
@@ -114,9 +124,13 @@ class EvaluateConfig(Strict):
     scenario: Literal["balanced", "imbalanced"] = "balanced"  # imbalanced: rare classes get train_sizes images
     rare_classes: Positive = 3  # imbalanced: classes drawn per seed to be rare
     common_per_class: Positive = 50  # imbalanced: images of every other class (capped at what the pool has)
+    label_noise: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # share of each cell's real labels flipped (seeded per cell)
+    clean: Cleaning = "off"  # off | drop | relabel: the `real_cleaned` arm's treatment of the audit's label suspects
 
     @model_validator(mode="after")
     def _check(self) -> EvaluateConfig:
+        if self.scenario == "imbalanced" and (self.clean != "off" or self.label_noise > 0):
+            raise ValueError("clean: label noise and cleaning are measured in the balanced scenario only (set clean: off, label_noise: 0)")
         if self.scenario == "imbalanced":
             if max(self.train_sizes) >= self.common_per_class:
                 raise ValueError("train_sizes: every size must be below common_per_class in the imbalanced scenario")

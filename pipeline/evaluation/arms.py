@@ -72,15 +72,25 @@ IMBALANCED_ARMS: tuple[Arm, ...] = (
         rows=("real", "classic", "vae"), knobs=_RARE_VAE_KNOBS, extends="classic_rare", gain_over_real=True, rare_only=True),
 )
 
-BY_NAME: dict[str, Arm] = {arm.name: arm for arm in (*ARMS, FULL, *IMBALANCED_ARMS)}
+# Label noise and cleaning (`evaluate.label_noise`, `evaluate.clean`), balanced scenario only: the
+# real images with the audit's label suspects dropped or relabelled, and, when labels were flipped
+# on purpose, the same images with their true labels (an oracle: what the faults cost).
+CLEANED = Arm("real_cleaned", "real, labels cleaned", "cleaning the labels", "#17becf", rows=("cleaned",), gain_over_real=True)
+TRUE_LABELS = Arm("real_true_labels", "real, true labels (oracle)", "the true labels", "#bcbd22", rows=("true",), gain_over_real=True)
+
+BY_NAME: dict[str, Arm] = {arm.name: arm for arm in (*ARMS, FULL, *IMBALANCED_ARMS, CLEANED, TRUE_LABELS)}
 NAMES: tuple[str, ...] = tuple(arm.name for arm in ARMS)
 VAE_ARMS: tuple[Arm, ...] = tuple(arm for arm in ARMS if arm.adds_vae)
 GAIN_ARMS: tuple[str, ...] = tuple(arm.name for arm in ARMS if arm.gain_over_real)
 
 
-def arms_for(scenario: str) -> tuple[Arm, ...]:
-    """The arms of `evaluate.scenario`; `ARMS` stays the balanced scenario's."""
-    return IMBALANCED_ARMS if scenario == "imbalanced" else ARMS
+def arms_for(scenario: str, clean: str = "off", label_noise: float = 0.0) -> tuple[Arm, ...]:
+    """The arms of `evaluate.scenario`; `ARMS` stays the balanced scenario's default set, which
+    `evaluate.clean` and `evaluate.label_noise` extend at the end (earlier arms keep their index,
+    so their seeded plans do not move)."""
+    if scenario == "imbalanced":
+        return IMBALANCED_ARMS
+    return ARMS + ((CLEANED,) if clean != "off" else ()) + ((TRUE_LABELS,) if label_noise > 0 else ())
 
 
 def label(name: str) -> str:

@@ -12,6 +12,10 @@ In the imbalanced scenario (`evaluate.scenario`) the real images are `size` per 
 rare classes drawn per seed) and `evaluate.common_per_class` per other class; the VAE trains on
 that set, the arms are the fixes for imbalance (`arms.IMBALANCED_ARMS`), val choices use balanced
 accuracy, and the cell records which non-generative and which generative arm did best on val.
+
+With `evaluate.label_noise` a seeded share of the real labels is flipped first (every model then
+sees them); with `evaluate.clean` the cell's VAE audits its real images and the arm `real_cleaned`
+trains on them with the label suspects dropped or relabelled (`cleaning.py`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pipeline.data.augment import classic_copies
 from pipeline.data.imageset import ImageSet
 from pipeline.data.splits import draw_rare_classes, imbalanced_subset, per_class_subset
 from pipeline.evaluation.arms import Arm, arms_for
+from pipeline.evaluation.cleaning import add_label_noise, extra_rows
 from pipeline.evaluation.imbalance import Rare
 from pipeline.evaluation.quality import sample_quality
 from pipeline.evaluation.scoring import accuracy, balanced_accuracy, score
@@ -78,12 +83,16 @@ def rare_generation(gen: GenerateConfig, rare: Rare) -> GenerateConfig:
 
 def run_cell(splits: Splits, size: int, seed: int, params: Params) -> dict:
     params = params.model_copy(update={"trainer": single_device(params.trainer)})
-    real, assessor_rows, reference, rare = real_subset(splits, size, seed, params.evaluate)
+    ev = params.evaluate
+    real, assessor_rows, reference, rare = real_subset(splits, size, seed, ev)
+    noisy = add_label_noise(real, ev.label_noise, seed, size)  # before anything trains on the labels
+    real = noisy.data
     vae, best = fit_cvae(real, splits.val, params.vae, params.trainer, seed, progress_bar=False)
     gen = params.generate if rare is None else rare_generation(params.generate, rare)
     samples = SampleCache(vae.model, real, gen, seed, fit_judge(real, params, seed))
-    source = RowSource(real, samples, params.evaluate.classic_copies, seed, rare)
-    arms = arms_for(params.evaluate.scenario)
+    extra, cleaning = extra_rows(vae.model, noisy, params, seed)
+    source = RowSource(real, samples, ev.classic_copies, seed, rare, extra)
+    arms = arms_for(ev.scenario, ev.clean, ev.label_noise)
     budget = effective_budget(arms, params)
     plans = {arm: plan(arm, params, budget, seed, i) for i, arm in enumerate(arms)}
     tuned = tune(plans, source, splits.val, params, seed, accuracy if rare is None else balanced_accuracy)
@@ -99,8 +108,10 @@ def run_cell(splits: Splits, size: int, seed: int, params: Params) -> dict:
         "scores": {arm: score(t.model, splits.test, None if rare is None else rare.classes) for arm, t in tuned.items()},
         "selection": {arm: t.selection.to_json() for arm, t in tuned.items()},
         "quality": sample_quality(measured, real, reference, assessor),
-        "vae_val_elbo": best.best_score,
+        "vae_val_elbo": best.best_metrics.get("val/elbo"),
     }
+    if cleaning is not None:
+        record["cleaning"] = cleaning
     if rare is not None:
         record["rare_classes"] = list(rare.classes)
         record["class_counts"] = real.class_counts().tolist()

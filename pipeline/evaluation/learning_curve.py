@@ -17,8 +17,8 @@ import numpy as np
 from rich.progress import Progress, TimeElapsedColumn
 
 from pipeline.config import Params
-from pipeline.evaluation import intervals, rare_summary
-from pipeline.evaluation.arms import ARMS, GAIN_ARMS, NAMES
+from pipeline.evaluation import cleaning_summary, intervals, rare_summary
+from pipeline.evaluation.arms import ARMS, Arm
 from pipeline.evaluation.cell import Splits, run_cell, run_full
 
 QUALITY_KEYS = (
@@ -101,17 +101,18 @@ def _gain(prefix: str, treatment: list[float], control: list[float]) -> dict:
     return {**_interval(prefix, intervals.paired_gain(treatment, control)), mde_key: intervals.minimum_detectable_effect(differences)}
 
 
-def summarize(cells: list[dict], full: list[dict], sizes: list[int]) -> dict:
-    """Nested metrics: {"n10": {"real_vae": {"acc_mean": ..., "gain_mean": ...}}, "full": ...}."""
+def summarize(cells: list[dict], full: list[dict], sizes: list[int], arms: tuple[Arm, ...] = ARMS) -> dict:
+    """Nested metrics: {"n10": {"real_vae": {"acc_mean": ..., "gain_mean": ...}}, "full": ...};
+    `arms`: the balanced scenario's arms of the run (`arms.arms_for`)."""
     if rare_summary.is_imbalanced(cells):  # the imbalanced scenario has its own arms and metrics
         return rare_summary.summarize(cells, full, sizes, QUALITY_KEYS)
     full_acc = [f["acc"] for f in full]
     out: dict = {"full": {**_interval("acc", intervals.mean_ci(full_acc)), **_interval("f1", intervals.mean_ci([f["f1"] for f in full]))}}
     for size in sizes:
         group = sorted((c for c in cells if c["size"] == size), key=lambda c: c["seed"])
-        acc = {arm: [c["scores"][arm]["acc"] for c in group] for arm in NAMES}
+        acc = {arm.name: [c["scores"][arm.name]["acc"] for c in group] for arm in arms}
         block: dict = {}
-        for arm in ARMS:
+        for arm in arms:
             f1 = [c["scores"][arm.name]["f1"] for c in group]
             entry = {**_interval("acc", intervals.mean_ci(acc[arm.name])), **_interval("f1", intervals.mean_ci(f1))}
             if arm.gain_over_real:
@@ -122,31 +123,35 @@ def summarize(cells: list[dict], full: list[dict], sizes: list[int]) -> dict:
             entry["val_fits"] = int(max(c["selection"][arm.name]["val_fits"] for c in group))
             block[arm.name] = entry
         block["quality"] = {key: intervals.mean_ci([c["quality"][key] for c in group]).mean for key in QUALITY_KEYS}
+        if "cleaning" in group[0]:
+            block["cleaning"] = cleaning_summary.summarize_size([c["cleaning"] for c in group], acc)
         out[f"n{size}"] = block
     return out
 
 
-def per_class_means(cells: list[dict]) -> dict:
+def per_class_means(cells: list[dict], arms: tuple[Arm, ...] = ARMS) -> dict:
     """{"n10": {"real": [mean accuracy of class 0, ...]}}: which classes an arm helps or hurts."""
     if rare_summary.is_imbalanced(cells):
         return rare_summary.per_class_means(cells)
     out: dict = {}
     for size in sorted({c["size"] for c in cells}):
         group = [c for c in cells if c["size"] == size]
-        out[f"n{size}"] = {arm: np.nanmean([c["scores"][arm]["per_class"] for c in group], axis=0).tolist() for arm in NAMES}
+        out[f"n{size}"] = {arm.name: np.nanmean([c["scores"][arm.name]["per_class"] for c in group], axis=0).tolist() for arm in arms}
     return out
 
 
-def plot_tables(summary: dict, cells: list[dict]) -> dict[str, list[dict]]:
+def plot_tables(summary: dict, cells: list[dict], arms: tuple[Arm, ...] = ARMS) -> dict[str, list[dict]]:
     """The rows of the CSV files `dvc plots` draws: the curve, the gains, every per-seed score."""
     if rare_summary.is_imbalanced(cells):
         return rare_summary.plot_tables(summary, cells)
     sizes = sorted({c["size"] for c in cells})
-    curve = [{"train_size": s, **{arm: summary[f"n{s}"][arm]["acc_mean"] for arm in NAMES}, "full": summary["full"]["acc_mean"]} for s in sizes]
-    gains = [{"train_size": s, **{arm: summary[f"n{s}"][arm]["gain_mean"] for arm in GAIN_ARMS}} for s in sizes]
+    names = [arm.name for arm in arms]
+    gaining = [arm.name for arm in arms if arm.gain_over_real]
+    curve = [{"train_size": s, **{arm: summary[f"n{s}"][arm]["acc_mean"] for arm in names}, "full": summary["full"]["acc_mean"]} for s in sizes]
+    gains = [{"train_size": s, **{arm: summary[f"n{s}"][arm]["gain_mean"] for arm in gaining}} for s in sizes]
     results = [
         {"train_size": c["size"], "seed": c["seed"], "arm": arm, "acc": c["scores"][arm]["acc"], "f1": c["scores"][arm]["f1"]}
         for c in cells
-        for arm in NAMES
+        for arm in names
     ]
     return {"learning_curve": curve, "gains": gains, "results": results}

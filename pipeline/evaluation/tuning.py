@@ -48,10 +48,14 @@ from pipeline.models.training import single_device
 class RowSource:
     """The training rows of an arm's setting, built once per distinct combination."""
 
-    def __init__(self, real: ImageSet, samples: SampleCache | None, max_copies: int, seed: int, rare: Rare | None = None) -> None:
+    def __init__(
+        self, real: ImageSet, samples: SampleCache | None, max_copies: int, seed: int, rare: Rare | None = None,
+        extra: dict[str, ImageSet] | None = None,
+    ) -> None:
         self.real, self.samples, self.seed = real, samples, seed
         self.max_copies = max_copies
         self.rare = rare  # the imbalanced scenario's rare classes: what `rare_only` arms add to
+        self.extra = extra or {}  # rows built once elsewhere, by kind: "cleaned", "true" (cleaning.py)
         self._copies: ImageSet | None = None
         self._rare_pools: dict[str, ImageSet] = {}
         self._built: dict[tuple, TrainingRows] = {}
@@ -75,6 +79,9 @@ class RowSource:
         parts: list[TrainingRows] = []
         if "real" in arm.rows:
             parts.append(TrainingRows.of(self.real))
+        for kind in arm.rows:
+            if kind in self.extra:
+                parts.append(TrainingRows.of(self.extra[kind]))
         if "classic" in arm.rows:
             parts.append(TrainingRows.of(self.copies(int(setting["classic_copies"]))))
         if "vae" in arm.rows:

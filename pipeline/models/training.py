@@ -85,6 +85,7 @@ class BestWeights(pl.Callback):
         self.best_score: float | None = None
         self.best_epoch: int = -1
         self.best_state: dict | None = None
+        self.best_metrics: dict[str, float] = {}  # every logged metric at the best epoch
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         score = trainer.callback_metrics.get(self.monitor)
@@ -95,14 +96,16 @@ class BestWeights(pl.Callback):
         if better:
             self.best_score, self.best_epoch = score, trainer.current_epoch
             self.best_state = copy.deepcopy(module.state_dict())
+            self.best_metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
 
     def on_fit_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if self.best_state is not None:
             module.load_state_dict(self.best_state)
 
     def state_dict(self) -> dict:
-        return {"best_score": self.best_score, "best_epoch": self.best_epoch, "best_state": self.best_state}
+        return {"best_score": self.best_score, "best_epoch": self.best_epoch, "best_state": self.best_state, "best_metrics": self.best_metrics}
 
     def load_state_dict(self, state: dict) -> None:
         self.best_score, self.best_epoch = state["best_score"], state["best_epoch"]
         self.best_state = state["best_state"]
+        self.best_metrics = state.get("best_metrics", {})

@@ -1,7 +1,7 @@
 """Fit, save and load the class-conditional VAE: what the train_vae stage, the learning curve,
 the generate stage and the report share.
 
-`fit_cvae` keeps the epoch with the best validation ELBO (`val` only, never `test`).
+`fit_cvae` keeps the epoch with the best validation objective (`vae.best_epoch_by`; `val` only, never `test`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from pipeline.errors import PipelineError
 from pipeline.models.lit_cvae import LitCVAE
 from pipeline.models.training import BestWeights, make_trainer, quiet_lightning, seed_all
 
-MONITOR = "val/objective"  # see LitCVAE.validation_step
 
 
 def build_module(data: ImageSet, cfg: VAEConfig) -> LitCVAE:
@@ -49,12 +48,13 @@ def fit_cvae(
     the learning curve, which trains one VAE per (size, seed) cell."""
     seed_all(seed, trainer_cfg)
     module = build_module(train, cfg)
-    best = BestWeights(MONITOR, mode="max")
+    monitor = f"val/{cfg.best_epoch_by}"  # see LitCVAE.validation_step for why `objective`
+    best = BestWeights(monitor, mode="max")
     callbacks: list[pl.Callback] = [best, *(extra_callbacks or [])]
     if cfg.early_stopping_patience:
         # Lightning counts patience in validation checks, the param in epochs.
         checks = math.ceil(cfg.early_stopping_patience / cfg.val_every_n_epochs)
-        callbacks.append(EarlyStopping(MONITOR, mode="max", patience=checks))
+        callbacks.append(EarlyStopping(monitor, mode="max", patience=checks))
     datamodule = ImageDataModule(
         train, val, cfg.batch_size, trainer_cfg.num_workers, augment=cfg.augment, seed=seed
     )

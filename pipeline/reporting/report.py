@@ -17,7 +17,7 @@ from pipeline.data.imageset import ImageSet
 from pipeline.evaluation.arms import GAIN_ARMS, IMBALANCED_ARMS, NAMES
 from pipeline.evaluation.selection import CANDIDATES, describe, knob_values, show_value
 from pipeline.models.cvae import CVAE
-from pipeline.reporting import charts, figures, rare_section, selection_tables, tables
+from pipeline.reporting import charts, cleaning_section, figures, rare_section, selection_tables, tables
 from pipeline.reporting.training_log import read_live_series
 from pipeline.reporting.verdict import answer, diagnosis, headline
 
@@ -92,6 +92,8 @@ def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: d
         "default_size": params.dataset.train_per_class,
         "seed": params.seed,
         "best_elbo": tables.fmt(vae.get("best_val_elbo"), digits=2),
+        "best_kl": tables.fmt(vae.get("best_val_kl"), digits=1),
+        "best_epoch_by": "objective (reconstruction minus the free-bits KL penalty)" if params.vae.best_epoch_by == "objective" else "ELBO",
         "vae": vae,
         "elbo_note": ELBO_NOTES[params.vae.likelihood],
         "generation_sentence": generation_sentence(gen),
@@ -104,6 +106,7 @@ def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: d
         "balance": ", ".join(f"{name}: {count}" for name, count in zip(data["class_names"], data["class_counts"]["train"])),
         "params_yaml": params_yaml(params).rstrip(),
         "audit": audit,
+        "cleaning": cleaning_section.context(params, metrics, size),
     }
     return TEMPLATES.get_template("report.md.j2").render(context)
 

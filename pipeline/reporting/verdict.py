@@ -130,3 +130,21 @@ def diagnosis(quality: dict) -> str:
               f"{memo:.2f}), i.e. they mostly restate what the classifier already sees" if memo < 1
               else f"and are no closer to the training images than new real images are (memorisation ratio {memo:.2f})")
     return f"{looks}; {variety}, {copies}."
+
+
+def cleaning_answer(metrics: dict, size: int, action: str) -> str:
+    """What cleaning the labels did at `size` per class, and, when labels were flipped on purpose,
+    what the flips cost and what share of that cleaning recovered."""
+    block = metrics[f"n{size}"]
+    cleaned, summary = block["real_cleaned"], block.get("cleaning", {})
+    verb = {"drop": "Dropping", "relabel": "Relabelling"}[action]
+    text = (f"{verb} the audit's label suspects changes test accuracy by "
+            f"{describe_gain(cleaned['gain_mean'], cleaned['gain_lo'], cleaned['gain_hi'], cleaned.get('mde'))} "
+            f"over training on the labels as given (at {size} images per class)")
+    if "cost_mean" in summary:
+        cost = describe_gain(summary["cost_mean"], summary["cost_lo"], summary["cost_hi"], summary.get("mde_cost"))
+        share = summary.get("recovered_share")
+        recovered = (f"cleaning recovered {share * 100:.0f}% of it" if _known(share)
+                     else "so there was no cost for cleaning to recover")
+        text += f"; the flipped labels cost {cost} against the true labels, and {recovered}"
+    return text + "."

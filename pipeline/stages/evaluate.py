@@ -16,7 +16,7 @@ from pipeline.config import Params, load_params
 from pipeline.data.parquet import read_imageset
 from pipeline.errors import cli_guard
 from pipeline.evaluation import learning_curve
-from pipeline.evaluation.arms import arms_for
+from pipeline.evaluation.arms import ARMS, Arm, arms_for
 from pipeline.evaluation.cell import Splits
 from pipeline.stages._cli import stage_parser
 
@@ -24,15 +24,21 @@ from pipeline.stages._cli import stage_parser
 def run(params: Params, data_dir: Path, reports_dir: Path, show_progress: bool = True) -> dict:
     splits = Splits(*(read_imageset(data_dir / f"{name}.parquet") for name in ("pool", "val", "test")))
     cells, full = learning_curve.run(splits, params, show_progress)
-    summary = learning_curve.summarize(cells, full, params.evaluate.train_sizes)
-    write_outputs(summary, cells, full, reports_dir)
+    arms = run_arms(params)
+    summary = learning_curve.summarize(cells, full, params.evaluate.train_sizes, arms)
+    write_outputs(summary, cells, full, reports_dir, arms)
     return summary
 
 
-def write_outputs(summary: dict, cells: list[dict], full: list[dict], reports_dir: Path) -> None:
+def run_arms(params: Params) -> tuple[Arm, ...]:
+    ev = params.evaluate
+    return arms_for(ev.scenario, ev.clean, ev.label_noise)
+
+
+def write_outputs(summary: dict, cells: list[dict], full: list[dict], reports_dir: Path, arms: tuple[Arm, ...] = ARMS) -> None:
     write_json(reports_dir / "metrics.json", summary)
-    write_json(reports_dir / "evaluation.json", {"per_class_acc": learning_curve.per_class_means(cells), "cells": cells, "full": full})
-    for name, rows in learning_curve.plot_tables(summary, cells).items():
+    write_json(reports_dir / "evaluation.json", {"per_class_acc": learning_curve.per_class_means(cells, arms), "cells": cells, "full": full})
+    for name, rows in learning_curve.plot_tables(summary, cells, arms).items():
         write_text(reports_dir / "plots" / f"{name}.csv", to_csv(rows))
 
 
@@ -53,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     key = "bal_acc_mean" if params.evaluate.scenario == "imbalanced" else "acc_mean"
     for size in params.evaluate.train_sizes:
         block = summary[f"n{size}"]
-        print(f"n={size}: " + ", ".join(f"{arm.name} {block[arm.name][key]:.3f}" for arm in arms_for(params.evaluate.scenario)))
+        print(f"n={size}: " + ", ".join(f"{arm.name} {block[arm.name][key]:.3f}" for arm in run_arms(params)))
 
 
 if __name__ == "__main__":
