@@ -94,7 +94,7 @@ def fit_classifiers(
     requests: list[FitRequest], cfg: EvaluateConfig, trainer_cfg: TrainerConfig, seed: int, kind: str | None = None
 ) -> list[Classifier]:
     """One classifier per request, all from `seed` (the same initialisation for every arm, so
-    gains are paired), trained together: one batched run per learning rate."""
+    gains are paired), trained together: one batched run per learning rate and training length."""
     kind = kind or cfg.classifier
     seed_all(seed, trainer_cfg)
     if kind == "logreg":  # trains to convergence: the requested length does not apply
@@ -104,17 +104,31 @@ def fit_classifiers(
         fitted = {key: _fit_logreg(rows, seed) for key, rows in distinct.items()}
         return [fitted[id(r.rows)] for r in requests]
     models: dict[tuple[int, float, int], Classifier] = {}
-    for lr in dict.fromkeys(r.lr for r in requests):
-        group = [r for r in requests if r.lr == lr]
+    for (lr, longest), group in _batches(requests).items():
         runs = list({id(r.rows): r.rows for r in group}.values())
         lengths = sorted({r.steps for r in group})
         jobs = [FitJob(rows.data.as_float(), rows.data.labels, rows.weights, seed, rows.logit_offset) for rows in runs]
         num_classes = runs[0].data.num_classes
-        fitted = fit_many(jobs, num_classes, lengths[-1], lr, cfg.batch_size, tuple(lengths), device(trainer_cfg))
+        fitted = fit_many(jobs, num_classes, longest, lr, cfg.batch_size, tuple(lengths), device(trainer_cfg))
         for rows, by_length in zip(runs, fitted):
             for steps, net in by_length.items():
                 models[(id(rows), lr, steps)] = Classifier(net)
     return [models[(id(r.rows), r.lr, r.steps)] for r in requests]
+
+
+def _batches(requests: list[FitRequest]) -> dict[tuple[float, int], list[FitRequest]]:
+    """Requests by (learning rate, the longest length asked of their rows at that rate): one
+    batched run each, so rows asked only for 50 steps are not trained for 200 beside rows that
+    need 200. A shorter run gives the same model as a longer run's snapshot (every job's batches
+    and dropout are a prefix of its longer schedule), so this saves time, not accuracy."""
+    longest: dict[tuple[int, float], int] = {}
+    for r in requests:
+        key = (id(r.rows), r.lr)
+        longest[key] = max(longest.get(key, 0), r.steps)
+    batches: dict[tuple[float, int], list[FitRequest]] = {}
+    for r in requests:
+        batches.setdefault((r.lr, longest[(id(r.rows), r.lr)]), []).append(r)
+    return batches
 
 
 def fit_classifier(

@@ -126,3 +126,30 @@ def test_groups_that_fit_in_cache_give_the_same_models(
     apart = fit_many(JOBS, 3, STEPS, LR, BATCH, snapshots=(5,))
     for first, second in zip(together, apart):
         torch.testing.assert_close(params(first[STEPS]), params(second[STEPS]), atol=1e-5, rtol=0)
+
+
+def test_rows_asked_for_a_short_length_train_only_that_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fit_classifiers runs each (rows, rate) only as long as its longest request, with the
+    model a longer run would have snapshotted at that length."""
+    from pipeline.config import EvaluateConfig, TrainerConfig
+    from pipeline.data.imageset import ImageSet
+    from pipeline.models import classify
+
+    def rows(job: FitJob) -> classify.TrainingRows:
+        images = np.rint(job.images.transpose(0, 2, 3, 1) * 255).astype(np.uint8)
+        return classify.TrainingRows.of(ImageSet(images, job.labels, ("a", "b", "c")))
+
+    short, long_ = rows(JOBS[0]), rows(JOBS[1])
+    lengths: list[int] = []
+    real_fit_many = classify.fit_many
+
+    def spy(jobs, num_classes, steps, *rest):
+        lengths.append(steps)
+        return real_fit_many(jobs, num_classes, steps, *rest)
+
+    monkeypatch.setattr(classify, "fit_many", spy)
+    cfg, trainer = EvaluateConfig(batch_size=BATCH), TrainerConfig()
+    alone = classify.fit_classifiers([classify.FitRequest(short, 4, LR), classify.FitRequest(long_, STEPS, LR)], cfg, trainer, seed=0)
+    assert sorted(lengths) == [4, STEPS]
+    snapshot = classify.fit_classifiers([classify.FitRequest(short, 4, LR), classify.FitRequest(short, STEPS, LR)], cfg, trainer, seed=0)
+    assert torch.equal(params(alone[0].model), params(snapshot[0].model))
