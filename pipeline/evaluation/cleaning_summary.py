@@ -30,11 +30,9 @@ def summarize_size(records: list[dict], acc: dict[str, list[float]]) -> dict:
         out["recall"] = _ratio(total["flagged_flipped"], total["flipped"])
         out["suggested_true_share"] = _ratio(total["suggested_true"], total["flagged_flipped"])
     if "real_true_labels" in acc:
-        cost = intervals.paired_gain(acc["real_true_labels"], acc["real"])
-        out.update({"cost_mean": cost.mean, "cost_lo": cost.lo, "cost_hi": cost.hi})
-        out["mde_cost"] = intervals.minimum_detectable_effect(np.subtract(acc["real_true_labels"], acc["real"]))
+        out.update(intervals.gain_keys("cost", acc["real_true_labels"], acc["real"]))
         if "real_cleaned" in acc:
             means = {arm: float(np.mean(acc[arm])) for arm in ("real", "real_cleaned", "real_true_labels")}
             recovered = intervals.gap_closed(means["real_cleaned"], means["real"], means["real_true_labels"])
-            out["recovered_share"] = recovered if cost.mean > 0 else float("nan")
+            out["recovered_share"] = recovered if out["cost_mean"] > 0 else float("nan")
     return out

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-__all__ = ["Interval", "gap_closed", "mean_ci", "paired_gain"]
+__all__ = ["Interval", "gain_keys", "gap_closed", "interval_keys", "mean_ci", "paired_gain"]
 
 NAN = float("nan")
 # Values this many float64 ulps (of their magnitude) apart are one value that rounding split.
@@ -110,3 +110,17 @@ def minimum_detectable_effect(differences: ArrayLike, power: float = 0.8, alpha:
     sd = float(d.std(ddof=1))
     df = n - 1
     return (float(stats.t.ppf(1 - alpha / 2, df)) + float(stats.t.ppf(power, df))) * sd / math.sqrt(n)
+
+
+def interval_keys(prefix: str, interval: Interval) -> dict[str, float]:
+    """`{prefix}_mean`, `{prefix}_lo`, `{prefix}_hi`: how an interval is spelt in the metrics files."""
+    return {f"{prefix}_mean": interval.mean, f"{prefix}_lo": interval.lo, f"{prefix}_hi": interval.hi}
+
+
+def gain_keys(prefix: str, treatment: ArrayLike, control: ArrayLike) -> dict[str, float]:
+    """The paired gain of `treatment` over `control` under `prefix` and the smallest gain the design
+    detects: `mde` for prefix `gain`, else `mde_<prefix without gain_>` (`gain_vs_best` ->
+    `mde_vs_best`, `cost` -> `mde_cost`)."""
+    mde_key = "mde" if prefix == "gain" else f"mde_{prefix.removeprefix('gain_')}"
+    detectable = minimum_detectable_effect(np.subtract(treatment, control))
+    return {**interval_keys(prefix, paired_gain(treatment, control)), mde_key: detectable}

@@ -90,43 +90,42 @@ class CellProgress:
             print(f"evaluate: {self.count}/{self.total} cells ({what}), {elapsed:.0f} s elapsed, ~{left:.0f} s left", file=sys.stderr, flush=True)
 
 
-def _interval(prefix: str, interval: intervals.Interval) -> dict:
-    return {f"{prefix}_mean": interval.mean, f"{prefix}_lo": interval.lo, f"{prefix}_hi": interval.hi}
-
-
-def _gain(prefix: str, treatment: list[float], control: list[float]) -> dict:
-    """The paired gain with its interval, and the smallest gain this design detects (`mde`)."""
-    differences = np.subtract(treatment, control)
-    mde_key = "mde" if prefix == "gain" else f"mde_{prefix.removeprefix('gain_')}"
-    return {**_interval(prefix, intervals.paired_gain(treatment, control)), mde_key: intervals.minimum_detectable_effect(differences)}
-
-
 def summarize(cells: list[dict], full: list[dict], sizes: list[int], arms: tuple[Arm, ...] = ARMS) -> dict:
     """Nested metrics: {"n10": {"real_vae": {"acc_mean": ..., "gain_mean": ...}}, "full": ...};
-    `arms`: the balanced scenario's arms of the run (`arms.arms_for`)."""
-    if rare_summary.is_imbalanced(cells):  # the imbalanced scenario has its own arms and metrics
-        return rare_summary.summarize(cells, full, sizes, QUALITY_KEYS)
+    `arms`: the balanced scenario's arms of the run (`arms.arms_for`); the imbalanced scenario has
+    its own arms and metrics (`rare_summary`)."""
     full_acc = [f["acc"] for f in full]
-    out: dict = {"full": {**_interval("acc", intervals.mean_ci(full_acc)), **_interval("f1", intervals.mean_ci([f["f1"] for f in full]))}}
+    out: dict = {"full": {**intervals.interval_keys("acc", intervals.mean_ci(full_acc)), **intervals.interval_keys("f1", intervals.mean_ci([f["f1"] for f in full]))}}
+    imbalanced = rare_summary.is_imbalanced(cells)
     for size in sizes:
         group = sorted((c for c in cells if c["size"] == size), key=lambda c: c["seed"])
-        acc = {arm.name: [c["scores"][arm.name]["acc"] for c in group] for arm in arms}
-        block: dict = {}
-        for arm in arms:
-            f1 = [c["scores"][arm.name]["f1"] for c in group]
-            entry = {**_interval("acc", intervals.mean_ci(acc[arm.name])), **_interval("f1", intervals.mean_ci(f1))}
-            if arm.gain_over_real:
-                entry.update(_gain("gain", acc[arm.name], acc["real"]))
-                entry["gap_closed"] = intervals.gap_closed(float(np.mean(acc[arm.name])), float(np.mean(acc["real"])), float(np.mean(full_acc)))
-            if arm.gain_over_classic:
-                entry.update(_gain("gain_vs_classic", acc[arm.name], acc["real_classic"]))
-            entry["val_fits"] = int(max(c["selection"][arm.name]["val_fits"] for c in group))
-            block[arm.name] = entry
+        if imbalanced:
+            block = rare_summary.summarize_size(group)
+        else:
+            acc = {arm.name: [c["scores"][arm.name]["acc"] for c in group] for arm in arms}
+            block = _arm_block(group, arms, acc, full_acc)
+            if "cleaning" in group[0]:
+                block["cleaning"] = cleaning_summary.summarize_size([c["cleaning"] for c in group], acc)
         block["quality"] = {key: intervals.mean_ci([c["quality"][key] for c in group]).mean for key in QUALITY_KEYS}
-        if "cleaning" in group[0]:
-            block["cleaning"] = cleaning_summary.summarize_size([c["cleaning"] for c in group], acc)
         out[f"n{size}"] = block
     return out
+
+
+def _arm_block(group: list[dict], arms: tuple[Arm, ...], acc: dict[str, list[float]], full_acc: list[float]) -> dict:
+    """One training size of the balanced scenario: every arm's accuracy, F1 and gains; `acc` is
+    each arm's test accuracy per cell of `group`."""
+    block: dict = {}
+    for arm in arms:
+        f1 = [c["scores"][arm.name]["f1"] for c in group]
+        entry = {**intervals.interval_keys("acc", intervals.mean_ci(acc[arm.name])), **intervals.interval_keys("f1", intervals.mean_ci(f1))}
+        if arm.gain_over_real:
+            entry.update(intervals.gain_keys("gain", acc[arm.name], acc["real"]))
+            entry["gap_closed"] = intervals.gap_closed(float(np.mean(acc[arm.name])), float(np.mean(acc["real"])), float(np.mean(full_acc)))
+        if arm.gain_over_classic:
+            entry.update(intervals.gain_keys("gain_vs_classic", acc[arm.name], acc["real_classic"]))
+        entry["val_fits"] = int(max(c["selection"][arm.name]["val_fits"] for c in group))
+        block[arm.name] = entry
+    return block
 
 
 def per_class_means(cells: list[dict], arms: tuple[Arm, ...] = ARMS) -> dict:

@@ -24,21 +24,10 @@ def is_imbalanced(cells: list[dict]) -> bool:
     return bool(cells) and "rare_classes" in cells[0]
 
 
-def _interval(prefix: str, interval: intervals.Interval) -> dict:
-    return {f"{prefix}_mean": interval.mean, f"{prefix}_lo": interval.lo, f"{prefix}_hi": interval.hi}
-
-
-def _gain(prefix: str, treatment: list[float], control: list[float]) -> dict:
-    """Paired gain with its interval and the smallest gain the design detects (`mde`, `mde_vs_best`)."""
-    mde_key = "mde" if prefix == "gain" else f"mde_{prefix.removeprefix('gain_')}"
-    detectable = intervals.minimum_detectable_effect(np.subtract(treatment, control))
-    return {**_interval(prefix, intervals.paired_gain(treatment, control)), mde_key: detectable}
-
-
 def _means(values: dict[str, list[float]]) -> dict:
     out: dict = {}
     for metric in METRICS:
-        out.update(_interval(metric, intervals.mean_ci(values[metric])))
+        out.update(intervals.interval_keys(metric, intervals.mean_ci(values[metric])))
     return out
 
 
@@ -58,29 +47,18 @@ def summarize_size(group: list[dict]) -> dict:
         entry = _means({m: _series(group, names, m) for m in METRICS})
         own = _series(group, names, "bal_acc")
         if arm.name != BASELINE:
-            entry.update(_gain("gain", own, plain))
+            entry.update(intervals.gain_keys("gain", own, plain))
         if arm.generative:
-            entry.update(_gain("gain_vs_best", own, best_fix))
+            entry.update(intervals.gain_keys("gain_vs_best", own, best_fix))
         entry["val_fits"] = int(max(c["selection"][arm.name]["val_fits"] for c in group))
         block[arm.name] = entry
     for key, kind in BEST.items():
         chosen = _series(group, picks[kind], "bal_acc")
-        entry = {**_means({m: _series(group, picks[kind], m) for m in METRICS}), **_gain("gain", chosen, plain)}
+        entry = {**_means({m: _series(group, picks[kind], m) for m in METRICS}), **intervals.gain_keys("gain", chosen, plain)}
         if kind == "generative":
-            entry.update(_gain("gain_vs_best", chosen, best_fix))
+            entry.update(intervals.gain_keys("gain_vs_best", chosen, best_fix))
         block[key] = entry
     return block
-
-
-def summarize(cells: list[dict], full: list[dict], sizes: list[int], quality_keys: tuple[str, ...]) -> dict:
-    """Nested metrics: {"n5": {"vae_rare": {"bal_acc_mean": ..., "gain_vs_best_mean": ...}}, "full": ...}."""
-    out: dict = {"full": {**_interval("acc", intervals.mean_ci([f["acc"] for f in full])), **_interval("f1", intervals.mean_ci([f["f1"] for f in full]))}}
-    for size in sizes:
-        group = sorted((c for c in cells if c["size"] == size), key=lambda c: c["seed"])
-        block = summarize_size(group)
-        block["quality"] = {key: intervals.mean_ci([c["quality"][key] for c in group]).mean for key in quality_keys}
-        out[f"n{size}"] = block
-    return out
 
 
 def per_class_means(cells: list[dict]) -> dict:
