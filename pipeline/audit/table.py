@@ -7,7 +7,6 @@ says), so row i of a split is image i of that split's file; sort by `rank` for t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,11 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.atomic import atomic_path
 from pipeline.audit.ranking import Audit
-from pipeline.data.images import encode_png
 from pipeline.data.imageset import ImageSet
-from pipeline.data.parquet import IMAGE_TYPE, decode_stored, make_schema, read_metadata
+from pipeline.data.parquet import ImageParquetWriter, decode_stored, read_metadata
 from pipeline.errors import PipelineError
 
 AUDIT_FIELDS = [
@@ -34,32 +31,15 @@ AUDIT_FIELDS = [
     pa.field("outlier_flag", pa.bool_()),
     pa.field("rank", pa.int64()),
 ]
-_HF_DTYPES = {pa.string(): "string", pa.float64(): "float64", pa.int64(): "int64", pa.bool_(): "bool"}
-
-
-def audit_schema(class_names: tuple[str, ...], image_shape: tuple[int, int, int]) -> pa.Schema:
-    """The contract's schema (real rows) with the audit columns; `suspect_label` is a ClassLabel."""
-    base = make_schema(class_names, image_shape, synthetic=False)
-    hf = json.loads(base.metadata[b"huggingface"])
-    for field in AUDIT_FIELDS:
-        hf["info"]["features"][field.name] = {"dtype": _HF_DTYPES[field.type], "_type": "Value"}
-    hf["info"]["features"]["suspect_label"] = {"names": list(class_names), "_type": "ClassLabel"}
-    metadata = {**base.metadata, b"huggingface": json.dumps(hf).encode()}
-    return pa.schema(list(base) + AUDIT_FIELDS, metadata=metadata)
 
 
 def write_audit(path: Path, data: ImageSet, split: np.ndarray, audit: Audit) -> None:
     """One row per image of `data` (train and val stacked), written under its final name on success."""
-    names = np.array(data.class_names, dtype=object)
     columns = {
-        "image": pa.array([{"bytes": encode_png(img), "path": None} for img in data.images], type=IMAGE_TYPE),
-        "label": data.labels,
-        "label_name": names[data.labels].tolist() if len(data) else [],
-        "source": ["real"] * len(data),
-        "split": split.tolist(),
+        "split": np.asarray(split, dtype=object),
         "elbo": audit.bound,
         "suspect_label": audit.suspect_label,
-        "suspect_label_name": names[audit.suspect_label].tolist() if len(data) else [],
+        "suspect_label_name": np.array([data.class_names[i] for i in audit.suspect_label], dtype=object),
         "suspect_elbo": audit.suspect_bound,
         "margin": audit.margin,
         "outlier_score": audit.outlier_score,
@@ -67,9 +47,8 @@ def write_audit(path: Path, data: ImageSet, split: np.ndarray, audit: Audit) -> 
         "outlier_flag": audit.outlier_flag,
         "rank": audit.rank,
     }
-    table = pa.table(columns, schema=audit_schema(data.class_names, data.image_shape))
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+    with ImageParquetWriter(path, data.class_names, data.image_shape, extra_fields=AUDIT_FIELDS, label_fields=("suspect_label",)) as writer:
+        writer.write(data.images, data.labels, columns)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ Arrow types are spelled out because `datasets` applies its features only on an e
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -39,20 +39,24 @@ PROVENANCE_FIELDS = [
     pa.field("confidence", pa.float64()),
     pa.field("nn_distance", pa.float64()),
 ]
-_HF_DTYPES = {pa.string(): "string", pa.float64(): "float64", pa.int64(): "int64"}
+_HF_DTYPES = {pa.string(): "string", pa.float64(): "float64", pa.int64(): "int64", pa.bool_(): "bool"}
 ROW_GROUP_SIZE = 4096
 
 
 def make_schema(
-    class_names: tuple[str, ...], image_shape: tuple[int, int, int], synthetic: bool
+    class_names: tuple[str, ...],
+    image_shape: tuple[int, int, int],
+    synthetic: bool,
+    extra_fields: Sequence[pa.Field] = (),
+    label_fields: Sequence[str] = (),
 ) -> pa.Schema:
-    fields = BASE_FIELDS + (PROVENANCE_FIELDS if synthetic else [])
-    hf_features: dict[str, dict] = {
-        "image": {"_type": "Image"},
-        "label": {"names": list(class_names), "_type": "ClassLabel"},
-    }
+    """The contract's schema; `extra_fields` follow the contract's columns (e.g. an audit's
+    results), and those named in `label_fields` hold class indices: `ClassLabel`s like `label`."""
+    fields = BASE_FIELDS + (PROVENANCE_FIELDS if synthetic else []) + list(extra_fields)
+    class_label = {"names": list(class_names), "_type": "ClassLabel"}
+    hf_features: dict[str, dict] = {"image": {"_type": "Image"}, "label": class_label}
     for field in fields[2:]:
-        hf_features[field.name] = {"dtype": _HF_DTYPES[field.type], "_type": "Value"}
+        hf_features[field.name] = class_label if field.name in label_fields else {"dtype": _HF_DTYPES[field.type], "_type": "Value"}
     metadata = {
         "huggingface": json.dumps({"info": {"features": hf_features}}),
         "pipeline": json.dumps({"class_names": list(class_names), "image_shape": list(image_shape)}),
@@ -72,11 +76,14 @@ class ImageParquetWriter:
         class_names: tuple[str, ...],
         image_shape: tuple[int, int, int],
         synthetic: bool = False,
+        extra_fields: Sequence[pa.Field] = (),
+        label_fields: Sequence[str] = (),
     ) -> None:
         self.path = Path(path)
         self.class_names = tuple(class_names)
-        self.schema = make_schema(self.class_names, image_shape, synthetic)
+        self.schema = make_schema(self.class_names, image_shape, synthetic, extra_fields, label_fields)
         self.synthetic = synthetic
+        self.added_fields = (PROVENANCE_FIELDS if synthetic else []) + list(extra_fields)
         self.rows = 0
         self._stack = ExitStack()
 
@@ -89,9 +96,10 @@ class ImageParquetWriter:
         return self._stack.__exit__(*exc)
 
     def write(
-        self, images: np.ndarray, labels: np.ndarray, provenance: Mapping[str, object] | None = None
+        self, images: np.ndarray, labels: np.ndarray, extra: Mapping[str, object] | None = None
     ) -> None:
-        """images (N, H, W, C) uint8; provenance maps each provenance column to a scalar or array."""
+        """images (N, H, W, C) uint8; `extra` maps each column beyond the contract's own (the
+        provenance of synthetic rows, the writer's `extra_fields`) to a scalar or an array."""
         n = len(images)
         columns = {
             "image": pa.array(
@@ -101,8 +109,8 @@ class ImageParquetWriter:
             "label_name": pa.array([self.class_names[i] for i in labels], type=pa.string()),
             "source": pa.array(["synthetic" if self.synthetic else "real"] * n, type=pa.string()),
         }
-        for field in PROVENANCE_FIELDS if self.synthetic else []:
-            value = (provenance or {})[field.name]
+        for field in self.added_fields:
+            value = (extra or {})[field.name]
             values = value if isinstance(value, np.ndarray) else [value] * n
             columns[field.name] = pa.array(values, type=field.type)
         table = pa.table(columns, schema=self.schema)
