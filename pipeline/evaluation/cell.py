@@ -97,7 +97,8 @@ def run_cell(splits: Splits, size: int, seed: int, params: Params) -> dict:
     plans = {arm: plan(arm, params, budget, seed, i) for i, arm in enumerate(arms)}
     tuned = tune(plans, source, splits.val, params, seed, accuracy if rare is None else balanced_accuracy)
     # Sample quality is judged by a CNN that never filtered the samples: trained on other pool
-    # images, so label fidelity is not 1.00 by construction. A fixed amount (generate.per_class):
+    # images, so label fidelity is not 1.00 by construction. Drawn at a fixed amount
+    # (generate.per_class), then matched per class to the reference (`quality.sample_quality`):
     # recall and coverage depend on how many samples there are.
     assessor = fit_classifier(TrainingRows.of(assessor_rows), params.evaluate, params.trainer, seed, kind="cnn")
     fixed_amount = {"ratio": None} if gen.per_class else {}
