@@ -4,8 +4,9 @@ Strategies decide where in latent space to decode: `prior` (z ~ N(0, T^2 I)), `p
 the encoded latents of real training images of the class), `interpolate` (between two of them)
 and `borrow` (near the latents of training images of *any* class, decoded with the target label:
 the latent carries style, the label the class, so a class with few images borrows the strokes,
-slants and thicknesses of all the others). Filters then reject samples a real-data classifier does not recognise as their class, or
-that sit too close to a training image (near-copies add nothing and hint at memorisation).
+slants and thicknesses of all the others). Filters then reject samples a real-data classifier
+does not recognise as their class, or that sit too close to a training image (near-copies add
+nothing and hint at memorisation).
 """
 
 from __future__ import annotations
