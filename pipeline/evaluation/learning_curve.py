@@ -52,8 +52,10 @@ def _results(tasks: list[tuple[str, int, int]], splits: Splits, params: Params) 
             yield i, _run_task(splits, params, task)
         return
     context = multiprocessing.get_context("spawn")
+    # Largest cells first, so the last task to finish is a short one and no worker idles long.
+    longest_first = sorted(range(len(tasks)), key=lambda i: (tasks[i][0] != "cell", -tasks[i][1], i))
     with ProcessPoolExecutor(params.evaluate.workers, mp_context=context) as pool:
-        futures = {pool.submit(_run_task, splits, params, task): i for i, task in enumerate(tasks)}
+        futures = {pool.submit(_run_task, splits, params, tasks[i]): i for i in longest_first}
         for future in as_completed(futures):
             yield futures[future], future.result()
 

@@ -9,6 +9,12 @@ knobs left `auto` and the synthetic loss weight. Random search needs no order be
 so all of them train together in one batched fit (`pipeline.models.batched`), and an equal count
 of tries per arm means no arm gets more chances to be lucky on `val` than another.
 
+The tries' training lengths are rungs of successive halving (Jamieson & Talwalkar, 2016): every
+run trains to the shortest length and is scored on val; of an arm's runs that need longer, the
+better half goes on (`survivors`), and so on. A stopped run's longer settings count as tried, with
+no score (`stopped_at` in the trace). Every arm is cut by the same rule, so the budget stays equal,
+and the poor half of the long runs -- most of a cell's classifier work -- is never trained.
+
 A later try replaces the best so far only if it gets more than one extra val image right
 (`MARGIN_IMAGES`): ties keep the start point, and the last-bit float noise between CPUs, which can
 move one val prediction, cannot flip a choice.
@@ -107,10 +113,11 @@ def plan(arm: Arm, params: Params, budget: int, seed: int, arm_index: int) -> li
     return [grid[0], *(grid[i] for i in rest)]
 
 
-def choose(settings: list[Setting], val_acc: list[float | None], val_size: int) -> Selection:
+def choose(settings: list[Setting], val_acc: list[float | None], val_size: int, stopped_at: dict[int, int] | None = None) -> Selection:
     """The best of the tried settings by val accuracy, a later one winning only by a margin.
 
-    `None` marks a setting that had no samples to train on (its filter rejected them all)."""
+    `None` marks a setting with no val score: its filter left no samples to train on, or (listed
+    in `stopped_at`: index -> steps) successive halving stopped its run before its length."""
     margin = MARGIN_IMAGES / max(val_size, 1)
     best: int | None = None
     for i, acc in enumerate(val_acc):
@@ -118,8 +125,20 @@ def choose(settings: list[Setting], val_acc: list[float | None], val_size: int) 
             best = i
     if best is None:
         raise PipelineError("generate.min_confidence: the confidence filter rejected every sample; lower it")
-    trace = [{"setting": s, "val_acc": a} for s, a in zip(settings, val_acc)]
+    stopped_at = stopped_at or {}
+    trace = [{"setting": s, "val_acc": a, **({"stopped_at": stopped_at[i]} if i in stopped_at else {})} for i, (s, a) in enumerate(zip(settings, val_acc))]
     return Selection(settings[best], val_acc[best], trace)
+
+
+def survivors(scores: list[float], val_size: int) -> list[bool]:
+    """Successive halving's cut: which runs train on to the next length. The better half (rounded
+    up) goes on, and so does every run within `MARGIN_IMAGES` val images of the last one kept, so a
+    one-image float difference between CPUs cannot stop a different run."""
+    if not scores:
+        return []
+    keep = -(-len(scores) // 2)
+    cutoff = sorted(scores, reverse=True)[keep - 1] - MARGIN_IMAGES / max(val_size, 1) - 1e-12
+    return [score >= cutoff for score in scores]
 
 
 def generation_config(gen: GenerateConfig, setting: Setting) -> GenerateConfig:

@@ -3,7 +3,8 @@
 `RowSource` builds the training rows of any (arm, setting) from the cell's real images, their
 classic copies and the VAE's samples, each made once; in the imbalanced scenario also the rare
 classes' added rows, class weights and logit offsets (`imbalance.py`). `tune` trains every tried
-setting of every arm in one batched fit, scores each on `val`, and chooses (`selection.choose`).
+setting of every arm together, by successive halving over the training lengths (the rule is
+`selection.survivors`), scores each on `val`, and chooses (`selection.choose`).
 `test` is not an argument: nothing here can read it.
 """
 
@@ -29,6 +30,7 @@ from pipeline.evaluation.selection import (
     Setting,
     choose,
     data_part,
+    survivors,
     effective_budget,
     generation_config,
     plan,
@@ -37,6 +39,7 @@ from pipeline.evaluation.selection import (
 from pipeline.models.classify import (
     Classifier,
     FitRequest,
+    FitRuns,
     TrainingRows,
     fit_classifier,
     fit_classifiers,
@@ -140,8 +143,9 @@ def tune(
     plans: dict[Arm, list[Setting]], source: RowSource, val: ImageSet, params: Params, seed: int,
     metric: Callable[[np.ndarray, np.ndarray], float] = accuracy,
 ) -> dict[str, Tuned]:
-    """Fit every planned setting (one batched run), score each on val by `metric` (accuracy;
-    balanced accuracy in the imbalanced scenario), keep each arm's best."""
+    """Fit every planned setting (batched, by successive halving over the training lengths),
+    score each on val by `metric` (accuracy; balanced accuracy in the imbalanced scenario), keep
+    each arm's best."""
     requests, owners = [], []
     for arm, settings in plans.items():
         for i, setting in enumerate(settings):
@@ -149,15 +153,53 @@ def tune(
             if rows is not None:  # every arm tunes its training length and rate (`arms.TRAINING`)
                 requests.append(FitRequest(rows, int(setting["steps"]), float(setting["lr"])))
                 owners.append((arm.name, i))
-    fitted = dict(zip(owners, fit_classifiers(requests, params.evaluate, params.trainer, seed)))
     x_val = val.as_float()
+
+    def val_score(model: Classifier) -> float:
+        return metric(val.labels, model.predict(x_val))
+
+    if params.evaluate.classifier == "logreg":  # no training length: nothing to halve
+        models = dict(zip(owners, fit_classifiers(requests, params.evaluate, params.trainer, seed)))
+        scores, stopped = {owner: val_score(m) for owner, m in models.items()}, {}
+    else:
+        models, scores, stopped = _halving(requests, owners, val_score, len(val), params, seed)
     tuned = {}
     for arm, settings in plans.items():
-        models = [fitted.get((arm.name, i)) for i in range(len(settings))]
-        val_acc = [None if m is None else metric(val.labels, m.predict(x_val)) for m in models]
-        selection = choose(settings, val_acc, len(val))
-        tuned[arm.name] = Tuned(selection, models[settings.index(selection.chosen)])
+        val_acc = [scores.get((arm.name, i)) for i in range(len(settings))]
+        arm_stopped = {i: steps for (name, i), steps in stopped.items() if name == arm.name}
+        selection = choose(settings, val_acc, len(val), arm_stopped)
+        tuned[arm.name] = Tuned(selection, models[(arm.name, settings.index(selection.chosen))])
     return tuned
+
+
+def _halving(
+    requests: list[FitRequest], owners: list[tuple[str, int]], val_score: Callable[[Classifier], float], val_size: int,
+    params: Params, seed: int,
+) -> tuple[dict, dict, dict]:
+    """(model, val score, and the length its run stopped at) per (arm, try): every run trains to
+    the shortest length; of each arm's runs that need longer, `selection.survivors` go on."""
+    runs = FitRuns(requests, params.evaluate, params.trainer, seed)
+    models: dict[tuple[str, int], Classifier] = {}
+    scores: dict[tuple[str, int], float] = {}
+    stopped: dict[tuple[str, int], int] = {}
+    for rung in runs.rungs:
+        at_rung = runs.advance(rung)
+        run_score = {run: val_score(model) for run, model in at_rung.items()}
+        contenders: dict[str, list[int]] = {}  # arm -> its runs at this rung that need longer
+        for owner, request, run in zip(owners, requests, runs.run_of):
+            if run not in at_rung:
+                continue
+            if request.steps == rung:
+                models[owner], scores[owner] = at_rung[run], run_score[run]
+            elif run not in contenders.setdefault(owner[0], []):
+                contenders[owner[0]].append(run)
+        going_on = {run for arm_runs in contenders.values() for run, keep in zip(arm_runs, survivors([run_score[r] for r in arm_runs], val_size)) if keep}
+        cut = {run for arm_runs in contenders.values() for run in arm_runs} - going_on
+        runs.stop(cut)
+        for owner, request, run in zip(owners, requests, runs.run_of):
+            if run in cut and request.steps > rung:
+                stopped[owner] = rung
+    return models, scores, stopped
 
 
 def fit_judge(real: ImageSet, params: Params, seed: int) -> Classifier | None:

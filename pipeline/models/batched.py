@@ -10,8 +10,8 @@ from the job's own seed: the initial weights (`torch.manual_seed(seed); SmallCNN
 its batch schedule and its dropout masks. Jobs with fewer rows than `batch_size` use all their rows
 per step; the run pads their batches with rows of weight 0, which add nothing to loss or gradient.
 
-On CPU the jobs run in groups whose activations fit in cache (~15 models at 8x8, 2 at 28x28):
-past that, memory traffic costs more than the fewer kernel calls save.
+On CPU the jobs run in groups whose activations fit in cache (~60 models at 8x8, ~20 at 28x28,
+in batches of 64): past that, memory traffic costs more than the fewer kernel calls save.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipeline.models.classifier import DROPOUT, EARLY_POOL_FROM, SmallCNN, early_pool
+from pipeline.models.classifier import DROPOUT, SmallCNN, early_pool, input_size, pooled_size, shrink_input
 
 WEIGHT_DECAY = 1e-4
 CACHE_BYTES = 24 * 2**20  # activations per group on CPU, about the L3 cache of the machines measured
@@ -55,34 +55,104 @@ def fit_many(
     """Fit every job for `steps` AdamW steps; per job, {step count: model} for each snapshot and
     `steps`, so one run yields the models of several training lengths. Models come back on CPU in
     eval mode."""
-    keep_at = _check(jobs, num_classes, steps, snapshots)
-    models = []
-    for group in _groups(jobs, batch_size, device):
-        models += _fit_group(group, num_classes, steps, lr, batch_size, keep_at, device)
-    return models
+    keep_at = sorted(_check(jobs, num_classes, steps, snapshots))
+    run = BatchedRun(jobs, num_classes, steps, lr, batch_size, device)
+    saved: dict[int, dict[int, SmallCNN]] = {}
+    for n in keep_at:
+        saved[n] = run.advance(n)
+    return [{n: saved[n][k] for n in keep_at} for k in range(len(jobs))]
 
 
-def _fit_group(
-    jobs: list[FitJob], num_classes: int, steps: int, lr: float, batch_size: int, keep_at: set[int], device: str
-) -> list[dict[int, SmallCNN]]:
-    params, templates = _initial_params(jobs, num_classes, device)
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=WEIGHT_DECAY, foreach=True)
-    plan = _Plan(jobs, batch_size, steps, device, dropout_width=sum(params[4].shape[1:]))
-    offset = _logit_offsets(jobs, num_classes, device)
-    saved: dict[int, list[torch.Tensor]] = {}
-    for step in range(steps):
-        x, y, w = plan.batch(step)
-        logits = forward_many(params, x, plan.dropout_keep())
-        if offset is not None:
-            logits = logits + offset
-        ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(w)
-        loss = ((ce * w).sum(1) / w.sum(1).clamp_min(1e-12)).sum()  # models are independent: sum
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if step + 1 in keep_at:
-            saved[step + 1] = [p.detach().to("cpu", copy=True) for p in params]
-    return [{n: _unstack(saved[n], k, templates[k]) for n in sorted(saved)} for k in range(len(jobs))]
+class BatchedRun:
+    """Jobs training side by side, advanced a number of steps at a time and thinned out between.
+
+    `advance(n)` trains every running job to step n and returns their models; `stop(...)` ends
+    some jobs and the rest go on exactly as they would have (each job's batches, dropout and
+    initial weights are its own, and AdamW is elementwise), which is what successive halving
+    needs. On CPU the jobs are split into cache-sized groups (`_groups`), each its own loop."""
+
+    def __init__(self, jobs: list[FitJob], num_classes: int, steps: int, lr: float, batch_size: int, device: str = "cpu") -> None:
+        _check(jobs, num_classes, steps, ())
+        self.steps, self.done = steps, 0
+        self.groups: list[_Group] = []
+        first = 0
+        for members in _groups(jobs, batch_size, device):
+            self.groups.append(_Group(members, range(first, first + len(members)), num_classes, steps, lr, batch_size, device))
+            first += len(members)
+
+    def running(self) -> list[int]:
+        """Indices (into the jobs given) of the jobs still training."""
+        return [k for group in self.groups for k in group.ids]
+
+    def advance(self, to_step: int) -> dict[int, SmallCNN]:
+        """Train the running jobs to `to_step` (at most the run's `steps`); {job index: model}."""
+        if not self.done <= to_step <= self.steps:
+            raise ValueError(f"advance: step {to_step} is outside {self.done}..{self.steps}")
+        models = {}
+        for group in self.groups:
+            group.train(self.done, to_step)
+            models.update(group.models())
+        self.done = to_step
+        return models
+
+    def stop(self, ids: set[int]) -> None:
+        """End the jobs `ids`; the others continue unchanged."""
+        for group in self.groups:
+            group.keep([k for k in group.ids if k not in ids])
+        self.groups = [group for group in self.groups if group.ids]
+
+
+class _Group:
+    """One loop: stacked weights, their AdamW state and the batch plan of some jobs."""
+
+    def __init__(self, jobs: list[FitJob], ids: range, num_classes: int, steps: int, lr: float, batch_size: int, device: str) -> None:
+        self.ids = list(ids)
+        self.params, self.templates = _initial_params(jobs, num_classes, device)
+        self.lr = lr
+        self.optimizer = _adamw(self.params, lr)
+        self.plan = _Plan(jobs, batch_size, steps, device, dropout_width=sum(self.params[4].shape[1:]))
+        self.offset = _logit_offsets(jobs, num_classes, device)
+
+    def train(self, first: int, stop: int) -> None:
+        for step in range(first, stop):
+            x, y, w = self.plan.batch(step)
+            logits = forward_many(self.params, x, self.plan.dropout_keep())
+            if self.offset is not None:
+                logits = logits + self.offset
+            ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(w)
+            loss = ((ce * w).sum(1) / w.sum(1).clamp_min(1e-12)).sum()  # models are independent: sum
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+
+    def models(self) -> dict[int, SmallCNN]:
+        weights = [p.detach().to("cpu", copy=True) for p in self.params]
+        return {k: _unstack(weights, i, self.templates[i]) for i, k in enumerate(self.ids)}
+
+    def keep(self, ids: list[int]) -> None:
+        """Slice every per-job tensor (weights, AdamW moments, plan, offsets) down to `ids`."""
+        if ids == self.ids:
+            return
+        rows = [self.ids.index(k) for k in ids]
+        self.ids, self.templates = ids, [self.templates[i] for i in rows]
+        if not ids:
+            return
+        index = torch.tensor(rows, device=self.params[0].device)
+        params = [p.detach()[index].requires_grad_() for p in self.params]
+        optimizer = _adamw(params, self.lr)
+        for old, new in zip(self.params, params):
+            state = self.optimizer.state.get(old)
+            if state:
+                optimizer.state[new] = {key: value if value.ndim == 0 else value[index] for key, value in state.items()}
+        self.params, self.optimizer = params, optimizer
+        self.plan.keep(rows)
+        if self.offset is not None:
+            self.offset = self.offset[index]
+
+
+def _adamw(params: list[torch.Tensor], lr: float) -> torch.optim.AdamW:
+    """One fused kernel for all stacked weights (faster on CPU than the foreach version)."""
+    return torch.optim.AdamW(params, lr=lr, weight_decay=WEIGHT_DECAY, fused=True)
 
 
 def forward_many(params: list[torch.Tensor], x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
@@ -90,6 +160,7 @@ def forward_many(params: list[torch.Tensor], x: torch.Tensor, keep: torch.Tensor
     x (B, K*C, H, W). keep (K, B, flat + FEATURE_DIM): the two dropout masks, scaled; None: eval."""
     w1, b1, w2, b2, w3, b3, w4, b4 = params
     k, batch = w1.shape[0], x.shape[0]
+    x = shrink_input(x)  # a no-op on the plan's images, which are shrunk once up front
     h = early_pool(F.conv2d(x, w1.flatten(0, 1), b1.flatten(), padding=1, groups=k)).relu()
     h = F.conv2d(h, w2.flatten(0, 1), b2.flatten(), padding=1, groups=k)
     h = F.adaptive_max_pool2d(h, 4).relu().reshape(batch, k, -1).transpose(0, 1)  # (K, B, 2w*16)
@@ -120,7 +191,7 @@ class _Plan:
             self.dropout_rngs.append(np.random.default_rng(dropout_seq))
             start += len(job.labels)
         self.index = torch.from_numpy(index).to(device)
-        self.images = _with_zero_row([job.images for job in jobs], np.float32, device)
+        self.images = shrink_input(_with_zero_row([job.images for job in jobs], np.float32, device))
         self.labels = _with_zero_row([job.labels for job in jobs], np.int64, device)
         self.weights = _with_zero_row([job.weights for job in jobs], np.float32, device)
         self.random_bytes = np.zeros((len(jobs), max(self.sizes), dropout_width), np.uint8)
@@ -132,6 +203,13 @@ class _Plan:
         x = self.images[rows]  # (B, K, C, H, W)
         x = x.flatten(1, 2).contiguous(memory_format=torch.channels_last)
         return x, self.labels[rows].T, self.weights[rows].T
+
+    def keep(self, rows: list[int]) -> None:
+        """Only the jobs at positions `rows` go on; their batches and dropout draws are unchanged."""
+        self.sizes = [self.sizes[i] for i in rows]
+        self.dropout_rngs = [self.dropout_rngs[i] for i in rows]
+        self.index = self.index[:, : max(self.sizes), rows]
+        self.random_bytes = np.zeros((len(rows), max(self.sizes), self.random_bytes.shape[-1]), np.uint8)
 
     def dropout_keep(self) -> torch.Tensor:
         """(K, B, features) masks scaled by 1/(1-p), as nn.Dropout does; padded rows are ignored.
@@ -164,8 +242,8 @@ def _groups(jobs: list[FitJob], batch_size: int, device: str) -> list[list[FitJo
     """Jobs split into even groups of at most CACHE_BYTES of conv activations each (CPU only)."""
     if device != "cpu":
         return [jobs]
-    height, width = jobs[0].images.shape[2:]
-    pooled = height * width // 4 if min(height, width) >= EARLY_POOL_FROM else height * width
+    height, width = input_size(*jobs[0].images.shape[2:])
+    pooled = int(np.prod(pooled_size(height, width)))
     per_model = 4 * batch_size * (16 * height * width + 32 * pooled)  # conv1 and conv2 outputs, float32
     count = -(-len(jobs) // max(1, CACHE_BYTES // per_model))
     bounds = np.linspace(0, len(jobs), count + 1).round().astype(int)

@@ -14,13 +14,42 @@ from torch import nn
 FEATURE_DIM = 128
 DROPOUT = 0.25
 EARLY_POOL_FROM = 8  # feature maps at least this tall and wide are halved before the second conv
+MAX_INPUT_SIDE = 16  # larger images are averaged down by 2 until no side exceeds this
+
+
+def shrink_input(x: torch.Tensor) -> torch.Tensor:
+    """Average larger images down by 2 until no side exceeds 16 pixels (28 -> 14, 64 -> 16).
+
+    The first conv and its pooling ran at full resolution: at 28x28 their backward pass and the
+    zero-filled pooling gradients were two thirds of a fit. Averaging has no weights, so nothing
+    is learnt at the lost resolution anyway; 8x8 digits pass unchanged."""
+    while max(x.shape[-2:]) > MAX_INPUT_SIDE:
+        x = F.avg_pool2d(x, 2, ceil_mode=True)
+    return x
+
+
+def input_size(height: int, width: int) -> tuple[int, int]:
+    """The image size the CNN's first conv runs at (`shrink_input`)."""
+    while max(height, width) > MAX_INPUT_SIDE:
+        height, width = -(-height // 2), -(-width // 2)
+    return height, width
 
 
 def early_pool(x: torch.Tensor) -> torch.Tensor:
-    """Halve large feature maps after the first conv: at full 28x28 resolution the second conv cost
-    ~280 GFLOP per 100-step fit and at 8x8 it is three quarters of the model's work; after the pool
-    a quarter of that, for a small cost in accuracy that every arm shares."""
-    return F.max_pool2d(x, 2) if min(x.shape[-2:]) >= EARLY_POOL_FROM else x
+    """Halve the first conv's feature maps until they are under 8 pixels on a side (8x8 -> 4x4,
+    28x28 -> 7x7): the second conv then costs the same at any image size. At full 28x28 resolution
+    it cost ~280 GFLOP per 100-step fit, and at 8x8 three quarters of the model's work; pooled, a
+    fraction of that, for a small cost in accuracy that every arm shares."""
+    while min(x.shape[-2:]) >= EARLY_POOL_FROM:
+        x = F.max_pool2d(x, 2)
+    return x
+
+
+def pooled_size(height: int, width: int) -> tuple[int, int]:
+    """The feature-map size `early_pool` leaves (what the second conv runs at)."""
+    while min(height, width) >= EARLY_POOL_FROM:
+        height, width = height // 2, width // 2
+    return height, width
 
 
 class PoolReLU(nn.Module):
@@ -50,8 +79,8 @@ class SmallCNN(nn.Module):
         self.head = nn.Sequential(nn.Dropout(DROPOUT), nn.Linear(FEATURE_DIM, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
+        return self.head(self.body(shrink_input(x)))
 
     @torch.no_grad()
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        return self.body(shrink_input(x))

@@ -1,8 +1,8 @@
 """Fit downstream classifiers on (real, augmented, synthetic) rows, many at once.
 
 A learning-curve cell fits dozens of small CNNs (every arm tries `evaluate.budget` settings on
-val). They train together in one plain torch loop (`pipeline.models.batched`), and each training
-length an arm tries is a snapshot of one run rather than a run of its own. Lightning stays for the
+val). They train together in one plain torch loop per learning rate (`pipeline.models.batched`),
+and each training length an arm tries is a snapshot of one run rather than a run of its own. Lightning stays for the
 VAE, whose training benefits from its callbacks, logging and strategies.
 """
 
@@ -18,7 +18,7 @@ from torch import nn
 
 from pipeline.config import EvaluateConfig, TrainerConfig
 from pipeline.data.imageset import ImageSet
-from pipeline.models.batched import FitJob, fit_many
+from pipeline.models.batched import BatchedRun, FitJob
 from pipeline.models.training import seed_all
 
 PREDICT_BATCH = 2048
@@ -90,45 +90,67 @@ class Classifier:
         return torch.cat([self.model.features(tensor[i : i + PREDICT_BATCH]) for i in range(0, len(x), PREDICT_BATCH)]).numpy()
 
 
+class FitRuns:
+    """The training runs behind fit requests, advanced together one length (rung) at a time.
+
+    A run is one set of rows at one learning rate; its requests are lengths read off it. The runs
+    of a learning rate train in one `BatchedRun`, each only as long as its longest request (a
+    shorter run's model equals a longer run's snapshot: every job's batches and dropout are a
+    prefix of its longer schedule). Between rungs a caller may stop runs (successive halving,
+    `tuning.tune`)."""
+
+    def __init__(self, requests: list[FitRequest], cfg: EvaluateConfig, trainer_cfg: TrainerConfig, seed: int) -> None:
+        seed_all(seed, trainer_cfg)
+        keys: dict[tuple[int, float], int] = {}
+        self.run_of = [keys.setdefault((id(r.rows), r.lr), len(keys)) for r in requests]
+        self.longest = [0] * len(keys)
+        for run, r in zip(self.run_of, requests):
+            self.longest[run] = max(self.longest[run], r.steps)
+        first = {run: r for run, r in zip(self.run_of, requests)}  # run -> one of its requests
+        self.rungs = sorted({r.steps for r in requests})
+        self.batches: list[tuple[BatchedRun, list[int]]] = []  # (batched run, run id of each of its jobs)
+        for lr in dict.fromkeys(r.lr for r in requests):
+            ids = [run for run in range(len(keys)) if first[run].lr == lr]
+            jobs = [_job(first[run].rows, seed) for run in ids]
+            longest = max(self.longest[run] for run in ids)
+            batched = BatchedRun(jobs, first[ids[0]].rows.data.num_classes, longest, lr, cfg.batch_size, device(trainer_cfg))
+            self.batches.append((batched, ids))
+
+    def advance(self, steps: int) -> dict[int, Classifier]:
+        """Train every running run to `steps`: {run id: its classifier there}. Runs whose longest
+        request is `steps` end here."""
+        models = {}
+        for batched, ids in self.batches:
+            if batched.running():
+                models.update({ids[k]: Classifier(net) for k, net in batched.advance(steps).items()})
+        self.stop({run for run in models if self.longest[run] <= steps})
+        return models
+
+    def stop(self, runs: set[int]) -> None:
+        for batched, ids in self.batches:
+            batched.stop({k for k, run in enumerate(ids) if run in runs})
+
+
+def _job(rows: TrainingRows, seed: int) -> FitJob:
+    return FitJob(rows.data.as_float(), rows.data.labels, rows.weights, seed, rows.logit_offset)
+
+
 def fit_classifiers(
     requests: list[FitRequest], cfg: EvaluateConfig, trainer_cfg: TrainerConfig, seed: int, kind: str | None = None
 ) -> list[Classifier]:
     """One classifier per request, all from `seed` (the same initialisation for every arm, so
-    gains are paired), trained together: one batched run per learning rate and training length."""
+    gains are paired), trained together (`FitRuns`), none stopped early."""
     kind = kind or cfg.classifier
-    seed_all(seed, trainer_cfg)
     if kind == "logreg":  # trains to convergence: the requested length does not apply
+        seed_all(seed, trainer_cfg)
         if any(r.rows.logit_offset is not None for r in requests):
             raise ValueError("logistic regression takes no logit offset: logit adjustment needs the cnn")
         distinct = {id(r.rows): r.rows for r in requests}
         fitted = {key: _fit_logreg(rows, seed) for key, rows in distinct.items()}
         return [fitted[id(r.rows)] for r in requests]
-    models: dict[tuple[int, float, int], Classifier] = {}
-    for (lr, longest), group in _batches(requests).items():
-        runs = list({id(r.rows): r.rows for r in group}.values())
-        lengths = sorted({r.steps for r in group})
-        jobs = [FitJob(rows.data.as_float(), rows.data.labels, rows.weights, seed, rows.logit_offset) for rows in runs]
-        num_classes = runs[0].data.num_classes
-        fitted = fit_many(jobs, num_classes, longest, lr, cfg.batch_size, tuple(lengths), device(trainer_cfg))
-        for rows, by_length in zip(runs, fitted):
-            for steps, net in by_length.items():
-                models[(id(rows), lr, steps)] = Classifier(net)
-    return [models[(id(r.rows), r.lr, r.steps)] for r in requests]
-
-
-def _batches(requests: list[FitRequest]) -> dict[tuple[float, int], list[FitRequest]]:
-    """Requests by (learning rate, the longest length asked of their rows at that rate): one
-    batched run each, so rows asked only for 50 steps are not trained for 200 beside rows that
-    need 200. A shorter run gives the same model as a longer run's snapshot (every job's batches
-    and dropout are a prefix of its longer schedule), so this saves time, not accuracy."""
-    longest: dict[tuple[int, float], int] = {}
-    for r in requests:
-        key = (id(r.rows), r.lr)
-        longest[key] = max(longest.get(key, 0), r.steps)
-    batches: dict[tuple[float, int], list[FitRequest]] = {}
-    for r in requests:
-        batches.setdefault((r.lr, longest[(id(r.rows), r.lr)]), []).append(r)
-    return batches
+    runs = FitRuns(requests, cfg, trainer_cfg, seed)
+    models = {(run, steps): model for steps in runs.rungs for run, model in runs.advance(steps).items()}
+    return [models[(run, r.steps)] for run, r in zip(runs.run_of, requests)]
 
 
 def fit_classifier(

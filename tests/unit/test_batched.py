@@ -128,28 +128,37 @@ def test_groups_that_fit_in_cache_give_the_same_models(
         torch.testing.assert_close(params(first[STEPS]), params(second[STEPS]), atol=1e-5, rtol=0)
 
 
-def test_rows_asked_for_a_short_length_train_only_that_long(monkeypatch: pytest.MonkeyPatch) -> None:
-    """fit_classifiers runs each (rows, rate) only as long as its longest request, with the
-    model a longer run would have snapshotted at that length."""
-    from pipeline.config import EvaluateConfig, TrainerConfig
+def _rows(job: FitJob):
     from pipeline.data.imageset import ImageSet
     from pipeline.models import classify
 
-    def rows(job: FitJob) -> classify.TrainingRows:
-        images = np.rint(job.images.transpose(0, 2, 3, 1) * 255).astype(np.uint8)
-        return classify.TrainingRows.of(ImageSet(images, job.labels, ("a", "b", "c")))
+    images = np.rint(job.images.transpose(0, 2, 3, 1) * 255).astype(np.uint8)
+    return classify.TrainingRows.of(ImageSet(images, job.labels, ("a", "b", "c")))
 
-    short, long_ = rows(JOBS[0]), rows(JOBS[1])
-    lengths: list[int] = []
-    real_fit_many = classify.fit_many
 
-    def spy(jobs, num_classes, steps, *rest):
-        lengths.append(steps)
-        return real_fit_many(jobs, num_classes, steps, *rest)
+def test_rows_asked_for_a_short_length_train_only_that_long() -> None:
+    """A run ends at its longest request, with the model a longer run would have snapshotted."""
+    from pipeline.config import EvaluateConfig, TrainerConfig
+    from pipeline.models import classify
 
-    monkeypatch.setattr(classify, "fit_many", spy)
+    short, long_ = _rows(JOBS[0]), _rows(JOBS[1])
     cfg, trainer = EvaluateConfig(batch_size=BATCH), TrainerConfig()
-    alone = classify.fit_classifiers([classify.FitRequest(short, 4, LR), classify.FitRequest(long_, STEPS, LR)], cfg, trainer, seed=0)
-    assert sorted(lengths) == [4, STEPS]
+    runs = classify.FitRuns([classify.FitRequest(short, 4, LR), classify.FitRequest(long_, STEPS, LR)], cfg, trainer, seed=0)
+    first = runs.advance(4)
+    assert set(first) == {0, 1} and [b.running() for b, _ in runs.batches] == [[1]]  # the short run ended
+    assert set(runs.advance(STEPS)) == {1}
     snapshot = classify.fit_classifiers([classify.FitRequest(short, 4, LR), classify.FitRequest(short, STEPS, LR)], cfg, trainer, seed=0)
-    assert torch.equal(params(alone[0].model), params(snapshot[0].model))
+    torch.testing.assert_close(params(first[0].model), params(snapshot[0].model), atol=1e-5, rtol=0)
+
+
+def test_stopping_some_jobs_leaves_the_others_unchanged(together: list[dict[int, SmallCNN]]) -> None:
+    """Successive halving stops runs between lengths; the runs that go on end as if none stopped."""
+    run = batched.BatchedRun(JOBS, 3, STEPS, LR, BATCH)
+    at_5 = run.advance(5)
+    run.stop({1})
+    assert run.running() == [0, 2]
+    at_end = run.advance(STEPS)
+    assert set(at_end) == {0, 2}
+    for k in (0, 2):
+        torch.testing.assert_close(params(at_5[k]), params(together[k][5]), atol=1e-5, rtol=0)
+        torch.testing.assert_close(params(at_end[k]), params(together[k][STEPS]), atol=1e-5, rtol=0)

@@ -36,7 +36,7 @@ def rows(data: ImageSet) -> set[bytes]:
 def test_no_test_image_reaches_training_or_selection(tiny_params: Params, monkeypatch: pytest.MonkeyPatch) -> None:
     splits = Splits(pool=noise_set(10, 0), val=noise_set(4, 1), test=noise_set(4, 2))
     seen: list[tuple[str, set[bytes]]] = []
-    real_fit_cvae, real_fit_many = protocol.fit_cvae, classify.fit_many
+    real_fit_cvae, real_batched_run = protocol.fit_cvae, classify.BatchedRun
 
     def record_cvae(train, val, *args, **kwargs):
         seen.extend([("vae-train", rows(train)), ("vae-val", rows(val))])
@@ -45,10 +45,10 @@ def test_no_test_image_reaches_training_or_selection(tiny_params: Params, monkey
     def record_fits(jobs, *args, **kwargs):
         for job in jobs:
             seen.append(("classifier", {np.rint(x.transpose(1, 2, 0) * 255).astype(np.uint8).tobytes() for x in job.images}))
-        return real_fit_many(jobs, *args, **kwargs)
+        return real_batched_run(jobs, *args, **kwargs)
 
     monkeypatch.setattr(protocol, "fit_cvae", record_cvae)
-    monkeypatch.setattr(classify, "fit_many", record_fits)
+    monkeypatch.setattr(classify, "BatchedRun", record_fits)
     cell = protocol.run_cell(splits, size=3, seed=0, params=tiny_params)
 
     test_rows = rows(splits.test)
@@ -73,6 +73,9 @@ def test_every_arm_tries_the_same_number_of_settings_on_val(tiny_params: Params)
         assert len({tuple(sorted(s.items())) for s in settings}) == len(settings), f"{arm} tried a setting twice"
         assert cell["selection"][arm]["chosen"] in settings
         assert {"steps", "lr"} <= set(settings[0]), f"{arm} does not tune its training"
+        for step in trace:  # successive halving: a stopped run's longer settings have no score
+            if "stopped_at" in step:
+                assert step["val_acc"] is None and step["setting"]["steps"] > step["stopped_at"]
     summary = summarize([cell], [{"acc": 0.9, "f1": 0.9}], [3])
     assert {summary["n3"][arm]["val_fits"] for arm in ARMS} == {tiny_params.evaluate.budget}
 

@@ -79,3 +79,26 @@ def test_free_bits_floor_each_dimensions_kl() -> None:
     assert module.kl_penalty(kl_per_dim).item() == pytest.approx(0.5 + 1.5 + 0.5 + 0.5)
     plain = LitCVAE(1, 8, 8, ["a", "b"], latent_dim=4)
     assert plain.kl_penalty(kl_per_dim).item() == pytest.approx(kl_per_dim.sum(1).mean().item())
+
+
+@pytest.mark.parametrize(("size", "first", "bottleneck"), [(8, 32, 64), (16, 16, 64), (28, 16, 64), (64, 4, 64)])
+def test_larger_images_start_narrower_and_keep_the_bottleneck(size: int, first: int, bottleneck: int) -> None:
+    """Each stride-2 stage costs about the same at every size: a 28x28 VAE is not ~4x the work of
+    the same shape with `hidden` channels at full resolution."""
+    convs = [m for m in CVAE(1, size, size, num_classes=3, hidden=32).encoder.features if isinstance(m, torch.nn.Conv2d)]
+    assert convs[0].out_channels == first and convs[-1].out_channels == bottleneck
+
+
+@pytest.mark.parametrize("size", [28, 32, 64])
+def test_classifier_sees_large_images_at_most_16_pixels_wide(size: int) -> None:
+    """A large image and its 2x2 averages give the same logits: nothing is learnt above 16 px,
+    so the first conv and its pooling do not run at full resolution."""
+    torch.manual_seed(0)
+    model = SmallCNN(channels=1, num_classes=4).eval()
+    x = torch.rand(3, 1, size, size)
+    half = torch.nn.functional.avg_pool2d(x, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), model(half))
+    digits = torch.rand(3, 1, 8, 8)
+    with torch.no_grad():  # 8x8 digits pass unchanged: not equal to their own 4x4 averages
+        assert not torch.allclose(model(digits), model(torch.nn.functional.avg_pool2d(digits, 2)))

@@ -14,6 +14,7 @@ from pipeline.evaluation.selection import (
     generation_config,
     knob_values,
     plan,
+    survivors,
 )
 
 
@@ -88,3 +89,19 @@ def test_auto_and_numbers_are_accepted_and_other_words_are_not() -> None:
     assert parse_params({"generate": {"temperature": 0.7}, "evaluate": {"synthetic_weight": 0.3}}).evaluate.synthetic_weight == 0.3
     with pytest.raises(PipelineError, match="generate.temperature"):
         parse_params({"generate": {"temperature": "cold"}})
+
+
+def test_halving_keeps_the_better_half_and_whatever_is_within_one_val_image_of_it() -> None:
+    # 100 val images: one image is 0.01
+    assert survivors([0.50, 0.90, 0.70, 0.60], 100) == [False, True, True, False]
+    assert survivors([0.80, 0.90, 0.795, 0.60], 100) == [True, True, True, False], "0.795 is half an image from the cut"
+    assert survivors([0.70, 0.90, 0.80], 100) == [False, True, True], "odd counts keep the larger half"
+    assert survivors([0.42], 100) == [True] and survivors([], 100) == []
+
+
+def test_a_stopped_setting_is_tried_and_unscored_and_never_chosen() -> None:
+    settings = [{"steps": 200}, {"steps": 100}, {"steps": 200, "lr": 0.002}]
+    picked = choose(settings, [0.9, 0.8, None], 100, stopped_at={2: 50})
+    assert picked.chosen == settings[0] and picked.val_fits == 3
+    assert picked.trace[2] == {"setting": settings[2], "val_acc": None, "stopped_at": 50}
+    assert "stopped_at" not in picked.trace[0]
