@@ -48,7 +48,7 @@ def ablation_table(cells: list[dict], arm: str) -> str:
     for cell in cells:
         reference = cell["selection"][baseline]["val_acc"]
         for step in cell["selection"][arm]["trace"]:
-            if step["val_acc"] is None:  # the filter left no samples: nothing to score
+            if step["val_acc"] is None:  # no samples to train on, or stopped by successive halving
                 continue
             for knob, value in step["setting"].items():
                 if value is not None:

@@ -18,6 +18,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from pipeline.config import Params, load_params
 from pipeline.data.parquet import read_imageset
 from pipeline.errors import cli_guard
+from pipeline.models.training import dvclive_logger
 from pipeline.models.vae import SampleGrid, fit_cvae, save_model
 from pipeline.stages._cli import stage_parser
 
@@ -29,14 +30,12 @@ def resume_key(params: Params, train_path: Path) -> str:
 
 
 def run(params: Params, train_path: Path, val_path: Path, model_path: Path, live_dir: Path) -> dict:
-    from dvclive.lightning import DVCLiveLogger
-
     train, val = read_imageset(train_path), read_imageset(val_path)
     resume_dir = model_path.parent / ".resume" / resume_key(params, train_path)
     last = resume_dir / "last.ckpt"
     # One rolling checkpoint of the latest epoch, overwritten in place: all that resuming needs.
     checkpoints = ModelCheckpoint(dirpath=resume_dir, filename="last", save_top_k=1, enable_version_counter=False)
-    logger = DVCLiveLogger(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, resume=last.exists())
+    logger = dvclive_logger(str(live_dir), resume=last.exists())
     module, best = fit_cvae(
         train, val, params.vae, params.trainer, params.seed, logger,
         [checkpoints, SampleGrid(params.vae.sample_every_n_epochs)],

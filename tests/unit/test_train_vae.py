@@ -90,3 +90,18 @@ def test_a_diverging_loss_stops_with_a_hint(tiny_params: Params, digits_dir: Pat
     trainer = make_trainer(tiny_params.trainer, 1, progress_bar=False)
     with pytest.raises(PipelineError, match="lower vae.lr"):
         trainer.fit(module, datamodule=ImageDataModule(train, val, 16))
+
+
+def test_the_dvclive_logger_syncs_where_dvclive_would() -> None:
+    """Our logger decides dvclive's `sync` from frame names (dvclive reads every frame's source):
+    inside Lightning's metric-update functions yes, elsewhere no."""
+    from pipeline.models.training import SYNC_POINTS, called_from
+
+    def update_train_epoch_metrics() -> bool:  # the name Lightning's logger connector calls it by
+        return called_from(SYNC_POINTS)
+
+    def log_eval_end_metrics() -> bool:
+        return (lambda: called_from(SYNC_POINTS))()  # deeper in the stack too
+
+    assert update_train_epoch_metrics() and log_eval_end_metrics()
+    assert not called_from(SYNC_POINTS)
