@@ -13,7 +13,8 @@ The tries' training lengths are rungs of successive halving (Jamieson & Talwalka
 run trains to the shortest length and is scored on val; of an arm's runs that need longer, the
 better half goes on (`survivors`), and so on. A stopped run's longer settings count as tried, with
 no score (`stopped_at` in the trace). Every arm is cut by the same rule, so the budget stays equal,
-and the poor half of the long runs -- most of a cell's classifier work -- is never trained.
+and the weaker runs never train to the long lengths that cost the most (a digits cell's tries:
+5.8 s before, 4.0 s with halving, one thread).
 
 A later try replaces the best so far only if it gets more than one extra val image right
 (`MARGIN_IMAGES`): ties keep the start point, and the last-bit float noise between CPUs, which can

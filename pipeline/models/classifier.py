@@ -13,7 +13,7 @@ from torch import nn
 
 FEATURE_DIM = 128
 DROPOUT = 0.25
-EARLY_POOL_FROM = 8  # feature maps at least this tall and wide are halved before the second conv
+EARLY_POOL_FROM = 8  # feature maps at least this tall and wide are pooled to 4x4 before the second conv
 MAX_INPUT_SIDE = 16  # larger images are averaged down by 2 until no side exceeds this
 
 
@@ -21,7 +21,7 @@ def shrink_input(x: torch.Tensor) -> torch.Tensor:
     """Average larger images down by 2 until no side exceeds 16 pixels (28 -> 14, 64 -> 16).
 
     The first conv and its pooling ran at full resolution: at 28x28 their backward pass and the
-    zero-filled pooling gradients were two thirds of a fit. Averaging has no weights, so nothing
+    zero-filled pooling gradients were most of a fit. Averaging has no weights, so nothing
     is learnt at the lost resolution anyway; 8x8 digits pass unchanged."""
     while max(x.shape[-2:]) > MAX_INPUT_SIDE:
         x = F.avg_pool2d(x, 2, ceil_mode=True)
@@ -36,20 +36,17 @@ def input_size(height: int, width: int) -> tuple[int, int]:
 
 
 def early_pool(x: torch.Tensor) -> torch.Tensor:
-    """Halve the first conv's feature maps until they are under 8 pixels on a side (8x8 -> 4x4,
-    28x28 -> 7x7): the second conv then costs the same at any image size. At full 28x28 resolution
-    it cost ~280 GFLOP per 100-step fit, and at 8x8 three quarters of the model's work; pooled, a
-    fraction of that, for a small cost in accuracy that every arm shares."""
-    while min(x.shape[-2:]) >= EARLY_POOL_FROM:
-        x = F.max_pool2d(x, 2)
-    return x
+    """Max-pool the first conv's feature maps of 8 pixels or more to 4x4 (8x8 and 16x16 as two
+    halvings would; 14x14, from a 28x28 image, in overlapping windows): the second conv then runs
+    at 4x4 for any image size. At full 28x28 resolution it cost ~280 GFLOP per 100-step fit, at
+    7x7 still three times the rest of the model; at 4x4 a fraction of that, for a small cost in
+    accuracy that every arm shares."""
+    return F.adaptive_max_pool2d(x, 4) if min(x.shape[-2:]) >= EARLY_POOL_FROM else x
 
 
 def pooled_size(height: int, width: int) -> tuple[int, int]:
     """The feature-map size `early_pool` leaves (what the second conv runs at)."""
-    while min(height, width) >= EARLY_POOL_FROM:
-        height, width = height // 2, width // 2
-    return height, width
+    return (4, 4) if min(height, width) >= EARLY_POOL_FROM else (height, width)
 
 
 class PoolReLU(nn.Module):

@@ -102,3 +102,14 @@ def test_classifier_sees_large_images_at_most_16_pixels_wide(size: int) -> None:
     digits = torch.rand(3, 1, 8, 8)
     with torch.no_grad():  # 8x8 digits pass unchanged: not equal to their own 4x4 averages
         assert not torch.allclose(model(digits), model(torch.nn.functional.avg_pool2d(digits, 2)))
+
+
+@pytest.mark.parametrize(("size", "at"), [(8, 4), (14, 4), (16, 4), (28, 4), (64, 4), (6, 6)])
+def test_the_second_conv_runs_at_4x4_whatever_the_image_size(size: int, at: int) -> None:
+    """Its cost no longer grows with the image: at 28x28 it ran at full size, then at 7x7."""
+    model = SmallCNN(channels=1, num_classes=3).eval()
+    seen: list[tuple[int, ...]] = []
+    model.body[2].register_forward_hook(lambda module, args, out: seen.append(tuple(args[0].shape[-2:])))
+    with torch.no_grad():
+        model(torch.rand(2, 1, size, size))
+    assert seen == [(at, at)]
