@@ -36,11 +36,11 @@ def input_size(height: int, width: int) -> tuple[int, int]:
 
 
 def early_pool(x: torch.Tensor) -> torch.Tensor:
-    """Max-pool the first conv's feature maps of 8 pixels or more to 4x4 (8x8 and 16x16 as two
-    halvings would; 14x14, from a 28x28 image, in overlapping windows): the second conv then runs
-    at 4x4 for any image size. At full 28x28 resolution it cost ~280 GFLOP per 100-step fit, at
-    7x7 still three times the rest of the model; at 4x4 a fraction of that, for a small cost in
-    accuracy that every arm shares."""
+    """Max-pool the first conv's feature maps of 8 pixels or more to 4x4 (8x8 as one halving
+    would, 16x16 as two; 14x14, from a 28x28 image, in overlapping windows): the second conv then
+    runs at 4x4 for any image size. At full 28x28 resolution it cost ~280 GFLOP per 100-step fit,
+    at 7x7 still more than twice the rest of the model; at 4x4 a fraction of that, for a small
+    cost in accuracy that every arm shares."""
     return F.adaptive_max_pool2d(x, 4) if min(x.shape[-2:]) >= EARLY_POOL_FROM else x
 
 
