@@ -126,8 +126,9 @@ def choose(settings: list[Setting], val_acc: list[float | None], val_size: int, 
             best = i
     if best is None:
         raise PipelineError("generate.min_confidence: the confidence filter rejected every sample; lower it")
-    stopped_at = stopped_at or {}
-    trace = [{"setting": s, "val_acc": a, **({"stopped_at": stopped_at[i]} if i in stopped_at else {})} for i, (s, a) in enumerate(zip(settings, val_acc))]
+    trace: list[dict] = [{"setting": s, "val_acc": a} for s, a in zip(settings, val_acc)]
+    for i, steps in (stopped_at or {}).items():
+        trace[i]["stopped_at"] = steps
     return Selection(settings[best], val_acc[best], trace)
 
 

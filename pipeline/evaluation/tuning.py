@@ -30,11 +30,11 @@ from pipeline.evaluation.selection import (
     Setting,
     choose,
     data_part,
-    survivors,
     effective_budget,
     generation_config,
     plan,
     sampling_part,
+    survivors,
 )
 from pipeline.models.classify import (
     Classifier,
@@ -193,8 +193,11 @@ def _halving(
                 models[owner], scores[owner] = at_rung[run], run_score[run]
             elif run not in contenders.setdefault(owner[0], []):
                 contenders[owner[0]].append(run)
-        going_on = {run for arm_runs in contenders.values() for run, keep in zip(arm_runs, survivors([run_score[r] for r in arm_runs], val_size)) if keep}
-        cut = {run for arm_runs in contenders.values() for run in arm_runs} - going_on
+        going_on, cut = set(), set()
+        for arm_runs in contenders.values():
+            for run, keep in zip(arm_runs, survivors([run_score[r] for r in arm_runs], val_size)):
+                (going_on if keep else cut).add(run)
+        cut -= going_on  # a run two arms share goes on if either keeps it
         runs.stop(cut)
         for owner, request, run in zip(owners, requests, runs.run_of):
             if run in cut and request.steps > rung:

@@ -55,7 +55,9 @@ def fit_many(
     """Fit every job for `steps` AdamW steps; per job, {step count: model} for each snapshot and
     `steps`, so one run yields the models of several training lengths. Models come back on CPU in
     eval mode."""
-    keep_at = sorted(_check(jobs, num_classes, steps, snapshots))
+    if any(not 0 < s <= steps for s in snapshots):
+        raise ValueError(f"snapshots must lie in 1..steps ({steps}); got {snapshots}")
+    keep_at = sorted({*snapshots, steps})
     run = BatchedRun(jobs, num_classes, steps, lr, batch_size, device)
     saved: dict[int, dict[int, SmallCNN]] = {}
     for n in keep_at:
@@ -72,7 +74,7 @@ class BatchedRun:
     needs. On CPU the jobs are split into cache-sized groups (`_groups`), each its own loop."""
 
     def __init__(self, jobs: list[FitJob], num_classes: int, steps: int, lr: float, batch_size: int, device: str = "cpu") -> None:
-        _check(jobs, num_classes, steps, ())
+        _check(jobs, num_classes)
         self.steps, self.done = steps, 0
         self.groups: list[_Group] = []
         first = 0
@@ -278,8 +280,8 @@ def _unstack(params: list[torch.Tensor], k: int, template: SmallCNN) -> SmallCNN
     return model.eval()
 
 
-def _check(jobs: list[FitJob], num_classes: int, steps: int, snapshots: tuple[int, ...]) -> set[int]:
-    """The step counts to keep; the errors a caller would otherwise meet as shape mismatches."""
+def _check(jobs: list[FitJob], num_classes: int) -> None:
+    """The errors a caller would otherwise meet as shape mismatches."""
     if not jobs:
         raise ValueError("fit_many needs at least one job")
     shape = jobs[0].images.shape[1:]
@@ -292,14 +294,11 @@ def _check(jobs: list[FitJob], num_classes: int, steps: int, snapshots: tuple[in
             raise ValueError(f"labels must lie in [0, {num_classes})")
         if job.logit_offset is not None and np.shape(job.logit_offset) != (num_classes,):
             raise ValueError(f"a logit offset needs one value per class ({num_classes}); got shape {np.shape(job.logit_offset)}")
-    if any(not 0 < s <= steps for s in snapshots):
-        raise ValueError(f"snapshots must lie in 1..steps ({steps}); got {snapshots}")
-    return {*snapshots, steps}
 
 
 def measure_speedup(k: int = 20, steps: int = 100, batch_size: int = 128, threads: int = 2, seed: int = 0) -> dict:
     """Seconds to fit k digit classifiers (8x8, 100..1100 rows each) in one batched run versus one
-    `fit_many` call per job, under `threads` torch threads (the pipeline's default is 2)."""
+    `fit_many` call per job, under `threads` torch threads (the pipeline's `trainer.num_threads` is 1)."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()

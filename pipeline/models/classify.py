@@ -2,8 +2,8 @@
 
 A learning-curve cell fits dozens of small CNNs (every arm tries `evaluate.budget` settings on
 val). They train together in one plain torch loop per learning rate (`pipeline.models.batched`),
-and each training length an arm tries is a snapshot of one run rather than a run of its own. Lightning stays for the
-VAE, whose training benefits from its callbacks, logging and strategies.
+and each training length an arm tries is a snapshot of one run rather than a run of its own.
+Lightning stays for the VAE, whose training benefits from its callbacks, logging and strategies.
 """
 
 from __future__ import annotations
