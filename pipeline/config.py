@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from pipeline import kernels
 from pipeline.errors import PipelineError
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -71,6 +72,8 @@ class TrainerConfig(Strict):
     num_workers: Annotated[int, Field(ge=0)] = 0
     num_threads: Positive | None = 1  # torch CPU threads per process; pinned for reproducible CPU runs
     progress_bar: bool = True
+    # portable: the same bits on any x86-64 CPU with AVX2; native: this CPU's fastest kernels
+    cpu_kernels: Literal["portable", "native"] = "portable"
 
 
 class VAEConfig(Strict):
@@ -170,7 +173,12 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
         raise PipelineError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
     if not isinstance(raw, dict):
         raise PipelineError(f"{path}: expected a mapping of param sections")
-    return parse_params(raw, source=str(path))
+    params = parse_params(raw, source=str(path))
+    try:
+        kernels.check(params.trainer.cpu_kernels)
+    except ValueError as err:
+        raise PipelineError(f"{path}: trainer.cpu_kernels: {params.trainer.cpu_kernels}: {err}") from None
+    return params
 
 
 def parse_params(raw: dict, source: str = "params") -> Params:

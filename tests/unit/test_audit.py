@@ -64,7 +64,9 @@ def test_bounds_are_seeded_independent_of_batching_and_tighten_with_samples(untr
     model = load_cvae(untrained).model
     a = label_bounds(model, digits, samples=4, seed=0, batch_size=8)
     assert a.shape == (len(digits), digits.num_classes) and np.isfinite(a).all()
-    np.testing.assert_array_equal(a, label_bounds(model, digits, samples=4, seed=0, batch_size=1024))
+    # The noise is drawn per image, so the batch size cannot change it; the last float bits may
+    # still differ (a kernel's blocking depends on the matrix size, on some CPUs), so not exactly.
+    np.testing.assert_allclose(a, label_bounds(model, digits, samples=4, seed=0, batch_size=1024), rtol=1e-5, atol=1e-4)
     assert not np.array_equal(a, label_bounds(model, digits, samples=4, seed=1))
     # importance weighting tightens the bound (Burda et al.): more samples, higher on average
     assert label_bounds(model, digits, 64, seed=0).mean() > label_bounds(model, digits, 1, seed=0).mean()

@@ -1,0 +1,91 @@
+"""Which CPU kernels torch may use: the same bits on any x86-64 CPU, or the fastest for this one.
+
+torch picks kernels per processor in three places, and each one changed our outputs' last bits
+(measured on train_vae, see docs/reproducibility.md): ATen's own vectorised kernels
+(`ATEN_CPU_CAPABILITY`), MKL's matrix products (`MKL_CBWR`, conditional numerical
+reproducibility) and oneDNN's convolutions (`ONEDNN_MAX_CPU_ISA`). `portable` (the default of
+`trainer.cpu_kernels`) fixes all three to code paths every x86-64 CPU with AVX2 runs alike;
+`native` leaves torch free to use AVX-512 or AMX when bits across machines do not matter.
+
+All three are read from the environment when torch first computes, so the pin must happen before
+that in every process. `pin()` runs when the `pipeline` package is imported (before any stage or
+worker touches torch) and leaves the variables in `os.environ`, so spawned worker processes
+inherit them; a worker on another machine gets them from `inherited_env()`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Literal
+
+Mode = Literal["portable", "native"]
+MODES: tuple[Mode, ...] = ("portable", "native")
+DEFAULT_MODE: Mode = "portable"
+MODE_VAR = "PIPELINE_CPU_KERNELS"  # the mode this process pinned, read by processes it starts
+PORTABLE_ENV = {
+    "ATEN_CPU_CAPABILITY": "default",  # ATen's plain C++ kernels: no AVX2/AVX-512 variants
+    "MKL_CBWR": "AVX2",  # MKL's AVX2 branch on every CPU that has it, not the CPU's best
+    "ONEDNN_MAX_CPU_ISA": "AVX2",  # oneDNN's AVX2 convolutions, not AVX-512 or AMX ones
+}
+
+
+def pin(mode: str | None = None) -> Mode:
+    """Put `mode`'s kernel choice into the environment, before torch computes anything.
+
+    Without an explicit mode: `trainer.cpu_kernels` of the params file on the command line
+    (`--params`, else `params.yaml` here), else the mode a parent process pinned, else portable."""
+    chosen = mode or _mode_from_params(_params_path(sys.argv)) or os.environ.get(MODE_VAR) or DEFAULT_MODE
+    if chosen not in MODES:
+        chosen = DEFAULT_MODE  # a bad value is reported by the params' own validation
+    if chosen == "portable":
+        os.environ.update(PORTABLE_ENV)
+    elif os.environ.get(MODE_VAR) == "portable":
+        # Inherited from a portable parent: undo its pin, keep anything the user set otherwise.
+        for key, value in PORTABLE_ENV.items():
+            if os.environ.get(key) == value:
+                del os.environ[key]
+    os.environ[MODE_VAR] = chosen
+    return chosen  # type: ignore[return-value]
+
+
+def inherited_env() -> dict[str, str]:
+    """The variables a worker process elsewhere (a Ray node) needs to compute as this one does."""
+    return {key: os.environ[key] for key in (MODE_VAR, *PORTABLE_ENV) if key in os.environ}
+
+
+def check(mode: str) -> None:
+    """Make sure this process computes with `mode`'s kernels, pinning now if torch has not
+    computed yet; raises ValueError (the caller names the param) if it is too late."""
+    if os.environ.get(MODE_VAR) != mode:
+        pin(mode)
+    if mode == "portable" and "torch" in sys.modules:
+        capability = sys.modules["torch"].backends.cpu.get_cpu_capability()
+        if capability != "DEFAULT":
+            raise ValueError(
+                f"torch already runs its {capability} kernels in this process; "
+                "import pipeline before torch computes anything, or use native"
+            )
+
+
+def _params_path(argv: list[str]) -> Path:
+    for i, arg in enumerate(argv):
+        if arg == "--params" and i + 1 < len(argv):
+            return Path(argv[i + 1])
+        if arg.startswith("--params="):
+            return Path(arg.split("=", 1)[1])
+    return Path("params.yaml")
+
+
+def _mode_from_params(path: Path) -> str | None:
+    """`trainer.cpu_kernels` from a params file; None when the file or key is absent or unreadable
+    (load_params reports a broken file properly later)."""
+    try:
+        import yaml
+
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        value = raw["trainer"]["cpu_kernels"]
+    except Exception:  # noqa: BLE001 - any unreadable file means "not said here"
+        return None
+    return value if isinstance(value, str) else None
