@@ -1,4 +1,9 @@
-"""Write-then-rename helpers, so an interrupted stage never leaves a truncated output behind."""
+"""Write-then-rename helpers, so an interrupted stage never leaves a truncated output behind.
+
+A stage killed outright (SIGKILL, OOM killer, a lost node) cannot clean up its temporary file;
+the next write of the same output removes it. A full disk leaves the previous version in place
+and ends the stage with one line naming the output.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import PipelineError, no_space
+
 
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
@@ -21,6 +28,7 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(final)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     _remove(tmp)
     try:
@@ -28,8 +36,30 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
         if final.is_dir() and not final.is_symlink():
             shutil.rmtree(final)
         os.replace(tmp, final)
+    except OSError as err:
+        if no_space(err):
+            raise PipelineError(f"{final}: no space left on the disk to write it; the previous version is kept") from None
+        raise
     finally:
         _remove(tmp)
+
+
+def _remove_stale(final: Path) -> None:
+    """Temporary siblings of `final` left by processes that were killed before they could remove them."""
+    for stale in final.parent.glob(f".{final.name}.tmp-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            _remove(stale)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _remove(path: Path) -> None:

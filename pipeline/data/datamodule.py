@@ -7,6 +7,7 @@ the uint8 arrays (never on PNG bytes).
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import albumentations as A
@@ -96,6 +97,9 @@ class ImageDataModule(pl.LightningDataModule):
         self.augment, self.train_weights = augment, train_weights
         self.train_set: ImageSet | None = None
         self.val_set: ImageSet | None = None
+        self._loader_rng: torch.Generator | None = None
+        self._transform = None
+        self._resumed: dict | None = None  # random streams of a checkpoint, applied to the next loader
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
@@ -103,15 +107,43 @@ class ImageDataModule(pl.LightningDataModule):
             self.val_set = None if self._val_source is None else _as_imageset(self._val_source)
 
     def train_dataloader(self) -> DataLoader:
-        transform = classic_transform(self.seed) if self.augment else None
-        dataset = ArrayDataset(self.train_set, self.train_weights, transform)
+        self._transform = classic_transform(self.seed) if self.augment else None
+        dataset = ArrayDataset(self.train_set, self.train_weights, self._transform)
         batch = min(self.batch_size, len(dataset))
-        return make_loader(dataset, batch, True, self.num_workers, self.seed)
+        loader = make_loader(dataset, batch, True, self.num_workers, self.seed)
+        self._loader_rng = loader.generator
+        if self._resumed:
+            self._loader_rng.set_state(self._resumed["loader"])
+            for (numpy_rng, python_rng), (numpy_state, python_state) in zip(_augment_rngs(self._transform), self._resumed["augment"]):
+                numpy_rng.bit_generator.state = numpy_state
+                python_rng.setstate(python_state)
+        return loader
+
+    def state_dict(self) -> dict:
+        """Where the shuffling and augmentation random streams stand, saved in every checkpoint: a
+        fit resumed from one draws the batches an uninterrupted fit would, not epoch 0's again."""
+        if self._loader_rng is None:
+            return {}
+        augment = [(numpy_rng.bit_generator.state, python_rng.getstate()) for numpy_rng, python_rng in _augment_rngs(self._transform)]
+        return {"loader": self._loader_rng.get_state(), "augment": augment}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resumed = state or None
 
     def val_dataloader(self) -> DataLoader | list:
         if self.val_set is None:
             return []
         return make_loader(ArrayDataset(self.val_set), 1024, False, 0, self.seed)
+
+
+def _augment_rngs(transform) -> list[tuple[np.random.Generator, random.Random]]:
+    """The random generators of an albumentations pipeline and of each transform in it."""
+    if transform is None:
+        return []
+    found = [(transform.random_generator, transform.py_random)]
+    for child in getattr(transform, "transforms", []):
+        found += _augment_rngs(child) if hasattr(child, "transforms") else [(child.random_generator, child.py_random)]
+    return found
 
 
 def _as_imageset(source: ImageSet | Path | str) -> ImageSet:

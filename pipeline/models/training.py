@@ -7,15 +7,22 @@ precision) comes from params, so stage code never changes to scale out.
 from __future__ import annotations
 
 import copy
+import io
 import logging
 import os
+import random
+import shutil
 import sys
 import warnings
+from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.plugins import TorchCheckpointIO
 from pytorch_lightning.utilities import rank_zero_only
 
+from pipeline.atomic import atomic_path
 from pipeline.config import TrainerConfig
 
 
@@ -59,6 +66,7 @@ def make_trainer(
         max_steps=max_steps,
         callbacks=callbacks or [],
         logger=logger,
+        plugins=[AtomicCheckpointIO()],
         deterministic=True,
         enable_checkpointing=any(isinstance(c, pl.callbacks.ModelCheckpoint) for c in callbacks or []),
         enable_progress_bar=show_bar,
@@ -68,6 +76,22 @@ def make_trainer(
         limit_val_batches=1.0 if validate else 0,
         check_val_every_n_epoch=val_every_n_epochs,
     )
+
+
+def write_checkpoint(payload: dict, path: str | os.PathLike) -> None:
+    """Serialise in memory, then write-and-rename: a kill leaves the previous checkpoint whole, and
+    a full disk is an OSError naming `path` (torch's own file writer reports neither)."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getbuffer())
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoints (the rolling resume point) written by `write_checkpoint`."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        write_checkpoint(checkpoint, path)
 
 
 def single_device(cfg: TrainerConfig) -> TrainerConfig:
@@ -111,6 +135,55 @@ class BestWeights(pl.Callback):
         self.best_score, self.best_epoch = state["best_score"], state["best_epoch"]
         self.best_state = state["best_state"]
         self.best_metrics = state.get("best_metrics", {})
+
+
+class ResumePoint(pl.Callback):
+    """The rolling checkpoint a killed fit resumes from, with the log folder as it stood then.
+
+    The training state is taken at the end of each epoch (where Lightning resumes cleanly), but
+    written only at the start of the next, together with a copy of the log: Lightning logs an
+    epoch's training metrics after its epoch-end hooks, so only then is the log complete for the
+    epoch the weights have seen. Resuming puts that copy back before the logger opens the folder,
+    so a resumed fit logs nothing twice and misses nothing, whenever the process died."""
+
+    def __init__(self, path: str | os.PathLike, log_folder: str | os.PathLike) -> None:
+        self.path, self.log_folder = Path(path), Path(log_folder)
+        self._pending: dict | None = None
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        # Lightning's public save_checkpoint would also write now; the state alone is wanted here.
+        self._pending = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if self._pending is not None:
+            files = sorted(p for p in self.log_folder.rglob("*") if p.is_file()) if self.log_folder.exists() else []
+            self._pending["log_folder"] = {p.relative_to(self.log_folder).as_posix(): p.read_bytes() for p in files}
+            trainer.strategy.save_checkpoint(self._pending, self.path)
+            self._pending = None
+
+    def on_load_checkpoint(self, trainer: pl.Trainer, module: pl.LightningModule, checkpoint: dict) -> None:
+        shutil.rmtree(self.log_folder, ignore_errors=True)
+        for name, data in checkpoint.get("log_folder", {}).items():
+            path = self.log_folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+
+class GlobalRandomState(pl.Callback):
+    """torch's, numpy's and Python's global random states, saved in every checkpoint and restored
+    on resume, so the noise a resumed fit draws (the VAE's reparameterisation) is the noise an
+    uninterrupted one would have drawn; the loaders' own streams are the datamodule's state."""
+
+    def state_dict(self) -> dict:
+        name, keys, *rest = np.random.get_state()
+        # plain lists and numbers: resume checkpoints load with weights_only=True
+        return {"torch": torch.get_rng_state(), "numpy": [name, keys.tolist(), *rest], "python": random.getstate()}
+
+    def load_state_dict(self, state: dict) -> None:
+        torch.set_rng_state(state["torch"])
+        name, keys, *rest = state["numpy"]
+        np.random.set_state((name, np.array(keys, dtype=np.uint32), *rest))
+        random.setstate(tuple(tuple(part) if isinstance(part, list) else part for part in state["python"]))
 
 
 SYNC_POINTS = ("update_train_step_metrics", "update_train_epoch_metrics", "log_eval_end_metrics")

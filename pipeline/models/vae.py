@@ -14,14 +14,13 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import EarlyStopping
 
-from pipeline.atomic import atomic_path
 from pipeline.config import TrainerConfig, VAEConfig
 from pipeline.data.datamodule import ImageDataModule
 from pipeline.data.images import auto_scale, tensor_to_uint8, tile
 from pipeline.data.imageset import ImageSet
 from pipeline.errors import PipelineError
 from pipeline.models.lit_cvae import LitCVAE
-from pipeline.models.training import BestWeights, make_trainer, quiet_lightning, seed_all
+from pipeline.models.training import BestWeights, make_trainer, quiet_lightning, seed_all, write_checkpoint
 
 
 
@@ -111,8 +110,7 @@ def save_model(module: LitCVAE, path: Path) -> None:
         "hyper_parameters": dict(module.hparams),
         "pytorch-lightning_version": pl.__version__,
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    write_checkpoint(payload, path)
 
 
 def load_cvae(path: Path) -> LitCVAE:

@@ -1,8 +1,11 @@
 """Stage 2: train the class-conditional VAE on the real training images only.
 
 `val` is used for monitoring, early stopping and picking the best epoch; `test` is never read.
-Interrupted? Rerun: training resumes from `models/.resume/<key>/last.ckpt`, where the key hashes
-the params and training data, and that folder is removed once the checkpoint is written.
+Interrupted, even by SIGKILL? Rerun: training resumes from `models/.resume/<key>/last.ckpt`, where
+the key hashes the params and training data. dvclive logs into that folder too, and each resume
+checkpoint carries a copy of the log as it was at that moment (`ResumePoint`), so a resumed run
+writes the same log as an uninterrupted one; the finished log replaces `reports/vae` in one
+rename, and the resume folder is removed once the checkpoint is written.
 """
 
 from __future__ import annotations
@@ -12,13 +15,13 @@ import json
 import shutil
 from pathlib import Path
 
-from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 
+from pipeline.atomic import atomic_path
 from pipeline.config import Params, load_params
 from pipeline.data.parquet import read_imageset
 from pipeline.errors import cli_guard
-from pipeline.models.training import dvclive_logger
+from pipeline.models.training import GlobalRandomState, ResumePoint, dvclive_logger
 from pipeline.models.vae import SampleGrid, fit_cvae, save_model
 from pipeline.stages._cli import stage_parser
 
@@ -33,12 +36,13 @@ def run(params: Params, train_path: Path, val_path: Path, model_path: Path, live
     train, val = read_imageset(train_path), read_imageset(val_path)
     resume_dir = model_path.parent / ".resume" / resume_key(params, train_path)
     last = resume_dir / "last.ckpt"
-    # One rolling checkpoint of the latest epoch, overwritten in place: all that resuming needs.
-    checkpoints = ModelCheckpoint(dirpath=resume_dir, filename="last", save_top_k=1, enable_version_counter=False)
-    logger = dvclive_logger(str(live_dir), resume=last.exists())
+    scratch = resume_dir / "live"
+    if not last.exists():
+        shutil.rmtree(scratch, ignore_errors=True)  # a log without a resume point to match it
+    logger = dvclive_logger(str(scratch), resume=last.exists())
     module, best = fit_cvae(
         train, val, params.vae, params.trainer, params.seed, logger,
-        [checkpoints, SampleGrid(params.vae.sample_every_n_epochs)],
+        [ResumePoint(last, scratch), SampleGrid(params.vae.sample_every_n_epochs), GlobalRandomState()],
         ckpt_path=str(last) if last.exists() else None,
     )
     # The epoch is chosen by `vae.best_epoch_by`; its true ELBO and KL (how much the latent is
@@ -53,9 +57,11 @@ def run(params: Params, train_path: Path, val_path: Path, model_path: Path, live
     for key, value in summary.items():
         live.summary[key] = value
     live.make_summary()
-    (live_dir / "params.yaml").unlink(missing_ok=True)  # the checkpoint already keeps hparams
+    (scratch / "params.yaml").unlink(missing_ok=True)  # the checkpoint already keeps hparams
+    with atomic_path(live_dir) as tmp:
+        shutil.copytree(scratch, tmp)
     save_model(module, model_path)
-    shutil.rmtree(resume_dir, ignore_errors=True)
+    shutil.rmtree(resume_dir.parent, ignore_errors=True)  # this run's resume point and stale ones of other params
     return summary
 
 

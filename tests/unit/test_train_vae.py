@@ -51,9 +51,12 @@ def test_a_short_run_writes_every_declared_output(tiny_params: Params, digits_di
 
 
 def test_interrupted_training_resumes_from_its_last_checkpoint(tiny_params: Params, digits_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log_grid = vae.SampleGrid.on_train_epoch_end
+
     def crash(self, trainer, module):
         if trainer.current_epoch == 2:
             raise RuntimeError("power cut")
+        log_grid(self, trainer, module)
 
     with monkeypatch.context() as patch:
         patch.setattr(vae.SampleGrid, "on_train_epoch_end", crash)
@@ -72,7 +75,15 @@ def test_interrupted_training_resumes_from_its_last_checkpoint(tiny_params: Para
     monkeypatch.setattr(train_vae, "fit_cvae", spy)
     stage(tiny_params, digits_dir, tmp_path)
     assert seen["ckpt_path"] and seen["ckpt_path"].endswith("last.ckpt")
-    assert (tmp_path / "models" / "cvae.ckpt").exists()
+    # The resumed run's checkpoint and log are those of a run never interrupted, byte for byte.
+    stage(tiny_params, digits_dir, tmp_path / "whole")
+    assert files_of(tmp_path / "live") == files_of(tmp_path / "whole" / "live")
+    assert (tmp_path / "models" / "cvae.ckpt").read_bytes() == (tmp_path / "whole" / "models" / "cvae.ckpt").read_bytes()
+    assert not (tmp_path / "models" / ".resume").exists()
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_training_is_deterministic(tiny_params: Params, digits_dir: Path) -> None:
