@@ -20,23 +20,29 @@ from pipeline.config import Params
 from pipeline.evaluation import cleaning_summary, intervals, rare_summary
 from pipeline.evaluation.arms import ARMS, Arm
 from pipeline.evaluation.cell import Splits, run_cell, run_full
+from pipeline.evaluation.cell_cache import CellCache
 
 QUALITY_KEYS = (
     "label_fidelity", "fd", "precision", "recall", "density", "coverage", "diversity_ratio", "memorisation_ratio", "near_copy_rate",
 )
 
 
-def run(splits: Splits, params: Params, show_progress: bool = True) -> tuple[list[dict], list[dict]]:
+def run(splits: Splits, params: Params, show_progress: bool = True, cache: CellCache | None = None) -> tuple[list[dict], list[dict]]:
     """(one record per cell, one score per seed of the whole-pool arm).
 
     Cells are independent (each seeds its own fits), so they run in `evaluate.workers` processes
-    and come back in order: the results depend on params, never on the number of workers."""
+    and come back in order: the results depend on params, never on the number of workers. With a
+    `cache`, cells an interrupted run finished are taken from it and each new one is stored."""
     cfg = params.evaluate
     tasks = [("cell", size, seed) for size in cfg.train_sizes for seed in cfg.seeds] + [("full", 0, seed) for seed in cfg.seeds]
-    results: list[dict | None] = [None] * len(tasks)
-    with CellProgress(len(tasks), show_progress) as progress:
-        for i, result in _results(tasks, splits, params):
+    results: list[dict | None] = [cache.get(task) if cache else None for task in tasks]
+    todo = [i for i, result in enumerate(results) if result is None]
+    with CellProgress(len(tasks), show_progress, reused=len(tasks) - len(todo)) as progress:
+        for j, result in _results([tasks[i] for i in todo], splits, params):
+            i = todo[j]
             results[i] = result
+            if cache:
+                cache.put(tasks[i], result)
             kind, size, seed = tasks[i]
             progress.done(f"n={size} seed={seed}" if kind == "cell" else f"whole pool, seed={seed}")
     cells = [r for r, task in zip(results, tasks) if task[0] == "cell"]
@@ -69,15 +75,17 @@ class CellProgress:
     """Cells done and time left: a live bar on a terminal, one line per cell elsewhere (DVC's log,
     CI), so a long run never looks stuck."""
 
-    def __init__(self, total: int, show: bool) -> None:
-        self.total, self.show, self.count = total, show, 0
+    def __init__(self, total: int, show: bool, reused: int = 0) -> None:
+        self.total, self.show, self.count, self.reused = total, show, reused, reused
         self.live = show and sys.stderr.isatty()
         self.start = time.monotonic()
         self.bar = Progress(*Progress.get_default_columns(), TimeElapsedColumn(), disable=not self.live)
 
     def __enter__(self) -> CellProgress:
         self.bar.__enter__()
-        self.task = self.bar.add_task("evaluate", total=self.total)
+        self.task = self.bar.add_task("evaluate", total=self.total, completed=self.reused)
+        if self.show and self.reused:
+            print(f"evaluate: {self.reused}/{self.total} cells kept from an interrupted run", file=sys.stderr, flush=True)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -88,7 +96,7 @@ class CellProgress:
         self.bar.update(self.task, advance=1, description=f"evaluate {what}")
         if self.show and not self.live:
             elapsed = time.monotonic() - self.start
-            left = elapsed / self.count * (self.total - self.count)
+            left = elapsed / (self.count - self.reused) * (self.total - self.count)
             print(f"evaluate: {self.count}/{self.total} cells ({what}), {elapsed:.0f} s elapsed, ~{left:.0f} s left", file=sys.stderr, flush=True)
 
 

@@ -3,6 +3,7 @@
 For each training size and seed (`evaluate.train_sizes` x `evaluate.seeds`) one cell runs (see
 `pipeline/evaluation/cell.py`). Writes `reports/metrics.json` (flat keys for `dvc metrics diff`),
 the plot tables under `reports/plots/` and every per-seed number in `reports/evaluation.json`.
+Killed part-way? Rerun: the cells already finished are kept in `models/.resume/evaluate/`.
 """
 
 from __future__ import annotations
@@ -18,15 +19,20 @@ from pipeline.errors import cli_guard
 from pipeline.evaluation import learning_curve
 from pipeline.evaluation.arms import ARMS, Arm, arms_for
 from pipeline.evaluation.cell import Splits
+from pipeline.evaluation.cell_cache import CellCache
 from pipeline.stages._cli import stage_parser
 
 
-def run(params: Params, data_dir: Path, reports_dir: Path, show_progress: bool = True) -> dict:
+def run(params: Params, data_dir: Path, reports_dir: Path, show_progress: bool = True, cache_dir: Path | None = None) -> dict:
+    """`cache_dir`: where finished cells wait for a rerun if this one is killed (`cell_cache.py`)."""
     splits = Splits(*(read_imageset(data_dir / f"{name}.parquet") for name in ("pool", "val", "test")))
-    cells, full = learning_curve.run(splits, params, show_progress)
+    cache = CellCache(cache_dir, (splits.pool, splits.val, splits.test), params) if cache_dir else None
+    cells, full = learning_curve.run(splits, params, show_progress, cache)
     arms = run_arms(params)
     summary = learning_curve.summarize(cells, full, params.evaluate.train_sizes, arms)
     write_outputs(summary, cells, full, reports_dir, arms)
+    if cache:
+        cache.clear()
     return summary
 
 
@@ -53,9 +59,9 @@ def to_csv(rows: list[dict]) -> str:
 
 @cli_guard
 def main(argv: list[str] | None = None) -> None:
-    args = stage_parser(__doc__, data_dir="data/processed", reports_dir="reports").parse_args(argv)
+    args = stage_parser(__doc__, data_dir="data/processed", reports_dir="reports", cache_dir="models/.resume/evaluate").parse_args(argv)
     params = load_params(args.params)
-    summary = run(params, args.data_dir, args.reports_dir, params.trainer.progress_bar)
+    summary = run(params, args.data_dir, args.reports_dir, params.trainer.progress_bar, args.cache_dir)
     key = "bal_acc_mean" if params.evaluate.scenario == "imbalanced" else "acc_mean"
     for size in params.evaluate.train_sizes:
         block = summary[f"n{size}"]

@@ -1,7 +1,7 @@
 """Stage 2: train the class-conditional VAE on the real training images only.
 
 `val` is used for monitoring, early stopping and picking the best epoch; `test` is never read.
-Interrupted, even by SIGKILL? Rerun: training resumes from `models/.resume/<key>/last.ckpt`, where
+Interrupted, even by SIGKILL? Rerun: training resumes from `models/.resume/train_vae/<key>/last.ckpt`, where
 the key hashes the params and training data. dvclive logs into that folder too, and each resume
 checkpoint carries a copy of the log as it was at that moment (`ResumePoint`), so a resumed run
 writes the same log as an uninterrupted one; the finished log replaces `reports/vae` in one
@@ -10,6 +10,7 @@ rename, and the resume folder is removed once the checkpoint is written.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -34,7 +35,7 @@ def resume_key(params: Params, train_path: Path) -> str:
 
 def run(params: Params, train_path: Path, val_path: Path, model_path: Path, live_dir: Path) -> dict:
     train, val = read_imageset(train_path), read_imageset(val_path)
-    resume_dir = model_path.parent / ".resume" / resume_key(params, train_path)
+    resume_dir = model_path.parent / ".resume" / "train_vae" / resume_key(params, train_path)
     last = resume_dir / "last.ckpt"
     scratch = resume_dir / "live"
     if not last.exists():
@@ -62,6 +63,8 @@ def run(params: Params, train_path: Path, val_path: Path, model_path: Path, live
         shutil.copytree(scratch, tmp)
     save_model(module, model_path)
     shutil.rmtree(resume_dir.parent, ignore_errors=True)  # this run's resume point and stale ones of other params
+    with contextlib.suppress(OSError):
+        resume_dir.parent.parent.rmdir()  # models/.resume, unless another stage's run waits there
     return summary
 
 

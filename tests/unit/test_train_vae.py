@@ -63,7 +63,7 @@ def test_interrupted_training_resumes_from_its_last_checkpoint(tiny_params: Para
         with pytest.raises(RuntimeError, match="power cut"):
             stage(tiny_params, digits_dir, tmp_path)
     assert not (tmp_path / "models" / "cvae.ckpt").exists()  # nothing half-written
-    assert list((tmp_path / "models" / ".resume").glob("*/last.ckpt"))
+    assert list((tmp_path / "models" / ".resume").glob("train_vae/*/last.ckpt"))
 
     seen = {}
     real_fit = train_vae.fit_cvae
