@@ -4,6 +4,9 @@ Unreadable images follow `dataset.on_error`: "raise" stops at the first one; "sk
 and logs one WARNING line per file on the `pipeline.data.sources` logger, then one line with the
 count. Logging (not `warnings`) because Python's last-resort handler prints exactly that one
 line to stderr when nothing is configured, and every file is reported, not only the first.
+An image whose header declares more than `dataset.max_image_pixels` pixels, or a long side over
+`dataset.max_aspect_ratio` times its short side, counts as unreadable: it is refused from its
+header alone, before its pixels take any memory (see `images.SizeLimits`).
 
 Pixel values: integers are taken as 0..255; floats whose maximum is at most 1.0 are taken as
 0..1 and scaled by 255 (decided once for the whole source, so an all-black image is not
@@ -21,7 +24,15 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import DatasetConfig
-from pipeline.data.images import UnreadableImage, convert_channels, decode_image, resize_image, to_uint8
+from pipeline.data.images import (
+    ImageTooLarge,
+    SizeLimits,
+    UnreadableImage,
+    convert_channels,
+    decode_image,
+    resize_image,
+    to_uint8,
+)
 from pipeline.errors import PipelineError
 
 logger = logging.getLogger("pipeline.data.sources")
@@ -48,11 +59,16 @@ def describe_columns(names: Sequence[str], limit: int = 8) -> str:
 # --- images -------------------------------------------------------------------------------
 
 
-class ImageDecoder:
-    """Decodes images one by one, applying `dataset.on_error` to the unreadable ones."""
+def size_limits(cfg: DatasetConfig) -> SizeLimits:
+    return SizeLimits(cfg.max_image_pixels, cfg.max_aspect_ratio)
 
-    def __init__(self, on_error: str) -> None:
-        self.on_error = on_error
+
+class ImageDecoder:
+    """Decodes images one by one, applying `dataset.on_error` and the size limits of `cfg`."""
+
+    def __init__(self, cfg: DatasetConfig) -> None:
+        self.on_error = cfg.on_error
+        self.limits = size_limits(cfg)
         self.skipped = 0
 
     def __call__(self, source: bytes | Path | None, where: str) -> np.ndarray | None:
@@ -60,16 +76,17 @@ class ImageDecoder:
         try:
             if source is None:
                 raise UnreadableImage("no image data")
-            return decode_image(source)
+            return decode_image(source, limits=self.limits)
+        except ImageTooLarge as err:
+            param = "dataset.max_aspect_ratio" if err.limit == "max_aspect" else "dataset.max_image_pixels"
+            problem, hint = f"refused before decoding ({err})", f"remove it or raise {param}"
         except UnreadableImage as err:
-            if self.on_error == "raise":
-                raise PipelineError(
-                    f"{where}: not a readable image ({err}); fix or remove it, "
-                    "or set dataset.on_error: skip"
-                ) from None
-            self.skipped += 1
-            logger.warning("%s: skipped, not a readable image (%s)", where, err)
-            return None
+            problem, hint = f"not a readable image ({err})", "fix or remove it"
+        if self.on_error == "raise":
+            raise PipelineError(f"{where}: {problem}; {hint}, or set dataset.on_error: skip")
+        self.skipped += 1
+        logger.warning("%s: skipped, %s", where, problem)
+        return None
 
     def report(self) -> None:
         if self.skipped:

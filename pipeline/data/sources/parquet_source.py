@@ -124,7 +124,7 @@ def _encoded_images(
             f"dataset.image_column: {where} holds {kind}; expected encoded image bytes, an image "
             "struct {bytes, path}, image file paths or lists of pixel values"
         )
-    decoder = ImageDecoder(cfg.on_error)
+    decoder = ImageDecoder(cfg)
     images, names, rows = [], [], []
     for row, source in enumerate(sources):
         name = f"{where} row {row}" + (f" ({source})" if isinstance(source, Path) else "")
