@@ -53,7 +53,7 @@ class SizeLimits:
             raise ImageTooLarge(f"{size} is {pixels}", "max_pixels")
         long, short = max(width, height), min(width, height)
         if long > self.max_aspect * short:
-            ratio = f"{long / short:.3g}:1" if short else "degenerate"
+            ratio = f"{long / short:,.1f}:1" if short else "degenerate"
             raise ImageTooLarge(f"{size} has aspect ratio {ratio}, over the limit of {self.max_aspect:g}:1", "max_aspect")
 
 

@@ -3,12 +3,14 @@ naming the file (and row), before its pixels take memory; `dataset.on_error: ski
 
 from __future__ import annotations
 
+import gzip
 import io
 import logging
 import struct
 import subprocess
 import sys
 import warnings
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -183,3 +185,43 @@ def test_loading_a_folder_with_a_bomb_costs_no_memory(tmp_path, bomb):
     out = subprocess.run(command, capture_output=True, text=True, check=True)
     kept, grown_kb = map(int, out.stdout.split())
     assert kept == 36 and grown_kb < 50_000
+
+
+# --- arrays: the declared shape is checked before the values are read --------------------
+
+
+def npz_declaring(path: Path, shape: tuple[int, ...]) -> Path:
+    """An .npz whose `x` header declares `shape` (its values cut short) and whose `y` is fine."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    labels = io.BytesIO()
+    np.save(labels, np.zeros(shape[0], np.int64))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("x.npy", header.getvalue() + b"\0" * 64)
+        archive.writestr("y.npy", labels.getvalue())
+    return path
+
+
+def idx_declaring(path: Path, dims: tuple[int, ...], values: bytes = b"") -> Path:
+    header = bytes([0, 0, 0x08, len(dims)]) + struct.pack(f">{len(dims)}I", *dims)
+    path.write_bytes(gzip.compress(header + values))
+    return path
+
+
+@pytest.mark.parametrize(("shape", "words"), [((1, BOMB_SIDE, BOMB_SIDE), "20000x20000 is"), ((2, 1, 100_000), "aspect ratio")])
+def test_npz_and_idx_refuse_image_shapes_from_their_headers(tmp_path, shape, words):
+    npz = npz_declaring(tmp_path / "x.npz", shape)
+    message = error(source="npz", path=str(npz))
+    assert str(npz) in message and "'x'" in message and words in message
+    labels = dg.make_idx(tmp_path / "labels", gzip=True)[1]
+    images = idx_declaring(tmp_path / "images.gz", shape)
+    message = error(source="idx", path=str(images), labels_path=str(labels))
+    assert str(images) in message and words in message
+
+
+def test_gzipped_idx_is_never_decompressed_past_its_header(tmp_path):
+    labels = dg.make_idx(tmp_path / "labels", gzip=True)[1]
+    huge = idx_declaring(tmp_path / "huge.gz", (4_000_000_000, 28, 28))  # more than gzip can expand to
+    assert "at most" in error(source="idx", path=str(huge), labels_path=str(labels))
+    tail = idx_declaring(tmp_path / "tail.gz", (36, 28, 28), bytes(36 * 28 * 28 + 5_000_000))
+    assert "more bytes" in error(source="idx", path=str(tail), labels_path=str(labels))

@@ -78,8 +78,7 @@ class ImageDecoder:
                 raise UnreadableImage("no image data")
             return decode_image(source, limits=self.limits)
         except ImageTooLarge as err:
-            param = "dataset.max_aspect_ratio" if err.limit == "max_aspect" else "dataset.max_image_pixels"
-            problem, hint = f"refused before decoding ({err})", f"remove it or raise {param}"
+            problem, hint = f"refused before decoding ({err})", f"remove it or raise {limit_param(err)}"
         except UnreadableImage as err:
             problem, hint = f"not a readable image ({err})", "fix or remove it"
         if self.on_error == "raise":
@@ -93,6 +92,24 @@ class ImageDecoder:
             logger.warning(
                 "dataset: skipped %d unreadable image(s) (dataset.on_error: skip)", self.skipped
             )
+
+
+def limit_param(err: ImageTooLarge) -> str:
+    return "dataset.max_aspect_ratio" if err.limit == "max_aspect" else "dataset.max_image_pixels"
+
+
+def check_declared_shape(shape: tuple[int, ...], where: str, cfg: DatasetConfig) -> None:
+    """Refuse an array of images whose declared (N, ...) shape breaks the size limits, before its
+    values are read: a compressed .npz or gzipped IDX can declare far more than its file holds."""
+    if not 2 <= len(shape) <= 4:
+        return  # not images; the loader says so once it has the array
+    _, height, width, _ = as_nhwc(np.empty((0, *shape[1:]), np.uint8), where).shape
+    try:
+        size_limits(cfg).check(width, height)
+    except ImageTooLarge as err:
+        raise PipelineError(
+            f"{where}: refused before reading ({err}); raise {limit_param(err)} if these images are meant"
+        ) from None
 
 
 def stack_images(images: Sequence[np.ndarray], names: Sequence[str], cfg: DatasetConfig) -> np.ndarray:
