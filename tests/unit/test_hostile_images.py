@@ -22,8 +22,9 @@ import yaml
 from PIL import Image, ImageFile
 
 from pipeline.config import DatasetConfig
-from pipeline.data.images import SizeLimits
+from pipeline.data.images import SizeLimits, decode_image
 from pipeline.data.sources import load_dataset
+from pipeline.data.sources._common import stack_images
 from pipeline.errors import EXIT_USER_ERROR, PipelineError
 from pipeline.stages import preprocess
 from tests import datagen as dg
@@ -225,3 +226,16 @@ def test_gzipped_idx_is_never_decompressed_past_its_header(tmp_path):
     assert "at most" in error(source="idx", path=str(huge), labels_path=str(labels))
     tail = idx_declaring(tmp_path / "tail.gz", (36, 28, 28), bytes(36 * 28 * 28 + 5_000_000))
     assert "more bytes" in error(source="idx", path=str(tail), labels_path=str(labels))
+
+
+@pytest.mark.parametrize("channels", [None, 1, 3])
+def test_resizing_as_decoded_gives_the_pixels_of_resizing_at_the_end(tmp_path, channels):
+    """The decoder shrinks each image at once (memory); the result equals converting and resizing
+    the whole stack afterwards, grey and colour images of different sizes mixed."""
+    root = dg.make_image_folder(tmp_path / "images", per_class=2, size=40)
+    dg.save_image(dg.make_images(per_class=1, size=30, channels=3, seed=1)[0][1], root / NAMES[1] / "colour.png")
+    cfg = DatasetConfig(source="image_folder", path=str(root), image_size=16, channels=channels)
+    files = sorted(root.rglob("*.png"))
+    full = [decode_image(file) for file in files]
+    expected = stack_images(full, [str(file) for file in files], cfg)
+    np.testing.assert_array_equal(load_dataset(cfg).images, expected)

@@ -64,11 +64,17 @@ def size_limits(cfg: DatasetConfig) -> SizeLimits:
 
 
 class ImageDecoder:
-    """Decodes images one by one, applying `dataset.on_error` and the size limits of `cfg`."""
+    """Decodes images one by one, applying `dataset.on_error` and the size limits of `cfg`.
+
+    With `dataset.image_size` set, each image is resized as soon as it is decoded (after its
+    channels are converted when `dataset.channels` is set, as `stack_images` would), so a folder
+    of large photos never holds more than one at full size; the pixels are the same.
+    """
 
     def __init__(self, cfg: DatasetConfig) -> None:
         self.on_error = cfg.on_error
         self.limits = size_limits(cfg)
+        self.channels, self.size = cfg.channels, cfg.image_size
         self.skipped = 0
 
     def __call__(self, source: bytes | Path | None, where: str) -> np.ndarray | None:
@@ -76,7 +82,8 @@ class ImageDecoder:
         try:
             if source is None:
                 raise UnreadableImage("no image data")
-            return decode_image(source, limits=self.limits)
+            image = decode_image(source, self.channels, self.limits)
+            return image if self.size is None else resize_image(image, self.size)
         except ImageTooLarge as err:
             problem, hint = f"refused before decoding ({err})", f"remove it or raise {limit_param(err)}"
         except UnreadableImage as err:
