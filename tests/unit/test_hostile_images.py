@@ -239,3 +239,17 @@ def test_resizing_as_decoded_gives_the_pixels_of_resizing_at_the_end(tmp_path, c
     full = [decode_image(file) for file in files]
     expected = stack_images(full, [str(file) for file in files], cfg)
     np.testing.assert_array_equal(load_dataset(cfg).images, expected)
+
+
+def test_parquet_pixel_lists_are_checked_before_they_are_converted(tmp_path):
+    strip_rows = tmp_path / "strip.parquet"
+    pq.write_table(pa.table({"image": [[[0] * 2000], [[9] * 2000]], "label": [0, 1]}), strip_rows)
+    assert "2000x1 has aspect ratio" in error(source="parquet", path=str(strip_rows))
+    ragged = tmp_path / "ragged.parquet"
+    pq.write_table(pa.table({"image": [[[0] * 8] * 8, [[0] * 2000]], "label": [0, 1]}), ragged)
+    message = error(source="parquet", path=str(ragged))
+    assert "row 1" in message and "2000x1" in message
+    counted = tmp_path / "counted.parquet"
+    pq.write_table(pa.table({"image": [[[0] * 8] * 8] * 2, "label": [0, 1]}), counted)
+    message = error(source="parquet", path=str(counted), max_image_pixels=10)
+    assert str(counted) in message and "128 pixel values in 2 rows" in message and "before reading" in message

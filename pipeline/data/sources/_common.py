@@ -115,7 +115,7 @@ def check_declared_shape(shape: tuple[int, ...], where: str, cfg: DatasetConfig)
         size_limits(cfg).check(width, height)
     except ImageTooLarge as err:
         raise PipelineError(
-            f"{where}: refused before reading ({err}); raise {limit_param(err)} if these images are meant"
+            f"{where}: refused from the declared shape ({err}); raise {limit_param(err)} if these images are meant"
         ) from None
 
 
