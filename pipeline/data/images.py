@@ -79,7 +79,8 @@ def decode_image(
         with img:
             if limits is not None:
                 limits.check(img.width, img.height)
-            with _pil_pixel_limit(None if limits is None else limits.max_pixels):  # GIF frames, TIFF tiles: checked while decoding
+            # PIL checks GIF frames and TIFF tiles again while decoding: against this call's limit
+            with _pil_pixel_limit(None if limits is None else limits.max_pixels):
                 img.load()
             array = _mode_to_array(img)
     except UnreadableImage:
@@ -97,7 +98,8 @@ def decode_image(
 @contextmanager
 def _pil_pixel_limit(max_pixels: int | None) -> Iterator[None]:
     """PIL's own bomb check reads a module global, warns above it and raises only above twice it:
-    for the span of one decode, set it to this call's limit and raise its warning as an error."""
+    for the span of one decode, set it to this call's limit and raise its warning as an error.
+    (A global: not for decoding in several threads at once, which no reader here does.)"""
     saved = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = max_pixels
     try:

@@ -62,7 +62,8 @@ def _read_arrays(path: str, cfg: DatasetConfig) -> tuple[tuple[str, np.ndarray],
 
 def _declared_shape(archive: np.lib.npyio.NpzFile, key: str) -> tuple[int, ...]:
     """The shape an array's .npy header declares, read without decompressing its values."""
-    with archive.zip.open(f"{key}.npy") as member:
+    name = f"{key}.npy" if f"{key}.npy" in archive.zip.namelist() else key
+    with archive.zip.open(name) as member:
         version = np.lib.format.read_magic(member)
         read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         return read(member)[0]
