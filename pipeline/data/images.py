@@ -73,14 +73,12 @@ def decode_image(
     C is `channels` when given, else 1 for grey modes and 3 for colour ones. `Image.open` reads
     only the header, so an oversized image is refused before its pixels take any memory.
     """
+    max_pixels = None if limits is None else limits.max_pixels
     try:
-        with _pil_pixel_limit(None):  # our own check below names the size; PIL's only gives a count
-            img = Image.open(source if isinstance(source, Path) else io.BytesIO(source), formats=FORMATS)
-        with img:
+        with _open(source, limits) as img:
             if limits is not None:
                 limits.check(img.width, img.height)
-            # PIL checks GIF frames and TIFF tiles again while decoding: against this call's limit
-            with _pil_pixel_limit(None if limits is None else limits.max_pixels):
+            with _pil_pixel_limit(max_pixels):  # PIL checks GIF frames and TIFF tiles again while decoding
                 img.load()
             array = _mode_to_array(img)
     except UnreadableImage:
@@ -93,6 +91,23 @@ def decode_image(
         raise UnreadableImage(one_line(err)) from None
     array = array[..., None] if array.ndim == 2 else array
     return array if channels is None else convert_channels(array, channels)
+
+
+def _open(source: bytes | Path, limits: SizeLimits | None) -> Image.Image:
+    """The image with only its header read, under PIL's own checks at this call's pixel limit
+    (TIFF tile sizes among them); when those refuse it, the header is read again without them
+    only to name its size in the message."""
+    def fresh() -> Path | io.BytesIO:
+        return source if isinstance(source, Path) else io.BytesIO(source)
+
+    try:
+        with _pil_pixel_limit(None if limits is None else limits.max_pixels):
+            return Image.open(fresh(), formats=FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        with _pil_pixel_limit(None), Image.open(fresh(), formats=FORMATS) as header:
+            if limits is not None:
+                limits.check(header.width, header.height)
+        raise ImageTooLarge(one_line(err), "max_pixels") from None
 
 
 @contextmanager
