@@ -49,6 +49,8 @@ class DatasetConfig(Strict):
     image_size: Annotated[int, Field(ge=8, le=64)] | None = None
     channels: Literal[1, 3] | None = None
     on_error: Literal["raise", "skip"] = "raise"
+    max_image_pixels: Positive = 4096 * 4096  # larger headers are refused before decoding (bombs)
+    max_aspect_ratio: Annotated[float, Field(ge=1)] = 10.0  # long side / short side, e.g. 100000x1
     test_fraction: Fraction = 0.2
     val_fraction: Fraction = 0.2
     train_per_class: Positive | None = 10

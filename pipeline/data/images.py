@@ -7,16 +7,57 @@ the samplers and the figures alike.
 from __future__ import annotations
 
 import io
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-MAX_DECODED_PIXELS = 4096 * 4096  # a guard against garbled headers claiming huge images
+# The formats a dataset image may be in, whatever its file name says; PIL's others (EPS runs
+# Ghostscript, ICO/ICNS hold embedded images) are more parser than a dataset needs.
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")
 
 
 class UnreadableImage(Exception):
     """The bytes or file are not a decodable image; the message says why."""
+
+
+class ImageTooLarge(UnreadableImage):
+    """The header declares a size over the limits; nothing was decoded. `limit` names the limit."""
+
+    def __init__(self, message: str, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit  # "max_pixels" or "max_aspect"
+
+
+@dataclass(frozen=True)
+class SizeLimits:
+    """The largest size an image may declare, checked on its header before any pixel is decoded.
+
+    `max_pixels` stops decompression bombs (a few KB of PNG that declare 20000x20000) before
+    they cost memory; `max_aspect` stops strips such as 100000x1, which resizing to a square
+    would turn into noise.
+    """
+
+    max_pixels: int = 4096 * 4096
+    max_aspect: float = 10.0
+
+    def check(self, width: int, height: int) -> None:
+        """Raise `ImageTooLarge` if a declared width x height is over either limit."""
+        size = f"{width}x{height}"
+        if width * height > self.max_pixels:
+            pixels = f"{width * height:,} pixels, over the limit of {self.max_pixels:,}"
+            raise ImageTooLarge(f"{size} is {pixels}", "max_pixels")
+        long, short = max(width, height), min(width, height)
+        if long > self.max_aspect * short:
+            ratio = f"{long / short:,.1f}:1" if short else "degenerate"
+            raise ImageTooLarge(f"{size} has aspect ratio {ratio}, over the limit of {self.max_aspect:g}:1", "max_aspect")
+
+
+DEFAULT_LIMITS = SizeLimits()
 
 
 def one_line(err: BaseException) -> str:
@@ -24,25 +65,64 @@ def one_line(err: BaseException) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def decode_image(source: bytes | Path, channels: int | None = None) -> np.ndarray:
-    """Encoded image (bytes or a file) to (H, W, C) uint8.
+def decode_image(
+    source: bytes | Path, channels: int | None = None, limits: SizeLimits | None = DEFAULT_LIMITS
+) -> np.ndarray:
+    """Encoded image (bytes or a file) to (H, W, C) uint8, refusing sizes over `limits` (None: any).
 
-    C is `channels` when given, else 1 for grey modes and 3 for colour ones.
+    C is `channels` when given, else 1 for grey modes and 3 for colour ones. `Image.open` reads
+    only the header, so an oversized image is refused before its pixels take any memory.
     """
+    max_pixels = None if limits is None else limits.max_pixels
     try:
-        with Image.open(source if isinstance(source, Path) else io.BytesIO(source)) as img:
-            if img.width * img.height > MAX_DECODED_PIXELS:
-                raise UnreadableImage(f"{img.width}x{img.height} pixels is too large")
-            img.load()
+        with _open(source, limits) as img:
+            if limits is not None:
+                limits.check(img.width, img.height)
+            with _pil_pixel_limit(max_pixels):  # PIL checks GIF frames and TIFF tiles again while decoding
+                img.load()
             array = _mode_to_array(img)
     except UnreadableImage:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageTooLarge(one_line(err), "max_pixels") from None
     except UnidentifiedImageError:
-        raise UnreadableImage("not a known image format") from None
+        raise UnreadableImage(f"not a {', '.join(FORMATS)} image") from None
     except Exception as err:  # Pillow signals corrupt data with many types (OSError, SyntaxError, ...)
         raise UnreadableImage(one_line(err)) from None
     array = array[..., None] if array.ndim == 2 else array
     return array if channels is None else convert_channels(array, channels)
+
+
+def _open(source: bytes | Path, limits: SizeLimits | None) -> Image.Image:
+    """The image with only its header read, under PIL's own checks at this call's pixel limit
+    (TIFF tile sizes among them); when those refuse it, the header is read again without them
+    only to name its size in the message."""
+    def fresh() -> Path | io.BytesIO:
+        return source if isinstance(source, Path) else io.BytesIO(source)
+
+    try:
+        with _pil_pixel_limit(None if limits is None else limits.max_pixels):
+            return Image.open(fresh(), formats=FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        with _pil_pixel_limit(None), Image.open(fresh(), formats=FORMATS) as header:
+            if limits is not None:
+                limits.check(header.width, header.height)
+        raise ImageTooLarge(one_line(err), "max_pixels") from None
+
+
+@contextmanager
+def _pil_pixel_limit(max_pixels: int | None) -> Iterator[None]:
+    """PIL's own bomb check reads a module global, warns above it and raises only above twice it:
+    for the span of one decode, set it to this call's limit and raise its warning as an error.
+    (A global: not for decoding in several threads at once, which no reader here does.)"""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
 
 
 def encode_png(image: np.ndarray) -> bytes:

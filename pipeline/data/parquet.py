@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.atomic import atomic_path
-from pipeline.data.images import UnreadableImage, decode_image, encode_png
+from pipeline.data.images import SizeLimits, UnreadableImage, decode_image, encode_png
 from pipeline.data.imageset import ImageSet
 from pipeline.errors import PipelineError
 
@@ -156,20 +156,24 @@ def read_imageset(path: str | Path) -> ImageSet:
     """Decode a contract file into memory once; stages then work on arrays, not PNGs."""
     meta = read_metadata(path)
     class_names = tuple(meta["class_names"])
-    channels = meta["image_shape"][0]
+    c, h, w = meta["image_shape"]
+    limits = SizeLimits(max(1, h * w), max(h, w) / max(1, min(h, w)))  # the shape the file declares
     images, labels = [], []
     for batch in iter_batches(path, columns=["image", "label"]):
-        images.extend(decode_stored(item["bytes"], channels, path) for item in batch.column("image").to_pylist())
+        images.extend(decode_stored(item["bytes"], c, path, limits) for item in batch.column("image").to_pylist())
         labels.append(batch.column("label").to_numpy())
-    c, h, w = meta["image_shape"]
     stacked = np.stack(images) if images else np.zeros((0, h, w, c), np.uint8)
     return ImageSet(stacked, np.concatenate(labels).astype(np.int64) if labels else np.zeros(0, np.int64), class_names)
 
 
-def decode_stored(data: bytes, channels: int, path: str | Path) -> np.ndarray:
-    """One image of a contract file; a corrupt one names the file instead of a Pillow traceback."""
+def decode_stored(
+    data: bytes, channels: int, path: str | Path, limits: SizeLimits | None = None
+) -> np.ndarray:
+    """One image of a contract file; a corrupt one names the file instead of a Pillow traceback.
+
+    The pipeline wrote these files from checked images, so `limits` is optional (no size check)."""
     try:
-        return decode_image(data, channels)
+        return decode_image(data, channels, limits)
     except UnreadableImage as err:
         raise PipelineError(f"{path}: a stored image is not readable ({err}); rerun the stage that wrote it") from None
 

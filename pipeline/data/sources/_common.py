@@ -4,6 +4,9 @@ Unreadable images follow `dataset.on_error`: "raise" stops at the first one; "sk
 and logs one WARNING line per file on the `pipeline.data.sources` logger, then one line with the
 count. Logging (not `warnings`) because Python's last-resort handler prints exactly that one
 line to stderr when nothing is configured, and every file is reported, not only the first.
+An image whose header declares more than `dataset.max_image_pixels` pixels, or a long side over
+`dataset.max_aspect_ratio` times its short side, counts as unreadable: it is refused from its
+header alone, before its pixels take any memory (see `images.SizeLimits`).
 
 Pixel values: integers are taken as 0..255; floats whose maximum is at most 1.0 are taken as
 0..1 and scaled by 255 (decided once for the whole source, so an all-black image is not
@@ -21,7 +24,15 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import DatasetConfig
-from pipeline.data.images import UnreadableImage, convert_channels, decode_image, resize_image, to_uint8
+from pipeline.data.images import (
+    ImageTooLarge,
+    SizeLimits,
+    UnreadableImage,
+    convert_channels,
+    decode_image,
+    resize_image,
+    to_uint8,
+)
 from pipeline.errors import PipelineError
 
 logger = logging.getLogger("pipeline.data.sources")
@@ -48,11 +59,22 @@ def describe_columns(names: Sequence[str], limit: int = 8) -> str:
 # --- images -------------------------------------------------------------------------------
 
 
-class ImageDecoder:
-    """Decodes images one by one, applying `dataset.on_error` to the unreadable ones."""
+def size_limits(cfg: DatasetConfig) -> SizeLimits:
+    return SizeLimits(cfg.max_image_pixels, cfg.max_aspect_ratio)
 
-    def __init__(self, on_error: str) -> None:
-        self.on_error = on_error
+
+class ImageDecoder:
+    """Decodes images one by one, applying `dataset.on_error` and the size limits of `cfg`.
+
+    With `dataset.image_size` set, each image is resized as soon as it is decoded (after its
+    channels are converted when `dataset.channels` is set, as `stack_images` would), so a folder
+    of large photos never holds more than one at full size; the pixels are the same.
+    """
+
+    def __init__(self, cfg: DatasetConfig) -> None:
+        self.on_error = cfg.on_error
+        self.limits = size_limits(cfg)
+        self.channels, self.size = cfg.channels, cfg.image_size
         self.skipped = 0
 
     def __call__(self, source: bytes | Path | None, where: str) -> np.ndarray | None:
@@ -60,22 +82,41 @@ class ImageDecoder:
         try:
             if source is None:
                 raise UnreadableImage("no image data")
-            return decode_image(source)
+            image = decode_image(source, self.channels, self.limits)
+            return image if self.size is None else resize_image(image, self.size)
+        except ImageTooLarge as err:
+            problem, hint = f"refused before decoding ({err})", f"remove it or raise {limit_param(err)}"
         except UnreadableImage as err:
-            if self.on_error == "raise":
-                raise PipelineError(
-                    f"{where}: not a readable image ({err}); fix or remove it, "
-                    "or set dataset.on_error: skip"
-                ) from None
-            self.skipped += 1
-            logger.warning("%s: skipped, not a readable image (%s)", where, err)
-            return None
+            problem, hint = f"not a readable image ({err})", "fix or remove it"
+        if self.on_error == "raise":
+            raise PipelineError(f"{where}: {problem}; {hint}, or set dataset.on_error: skip")
+        self.skipped += 1
+        logger.warning("%s: skipped, %s", where, problem)
+        return None
 
     def report(self) -> None:
         if self.skipped:
             logger.warning(
                 "dataset: skipped %d unreadable image(s) (dataset.on_error: skip)", self.skipped
             )
+
+
+def limit_param(err: ImageTooLarge) -> str:
+    return "dataset.max_aspect_ratio" if err.limit == "max_aspect" else "dataset.max_image_pixels"
+
+
+def check_declared_shape(shape: tuple[int, ...], where: str, cfg: DatasetConfig) -> None:
+    """Refuse an array of images whose declared (N, ...) shape breaks the size limits, before its
+    values are read: a compressed .npz or gzipped IDX can declare far more than its file holds."""
+    if not 2 <= len(shape) <= 4:
+        return  # not images; the loader says so once it has the array
+    _, height, width, _ = as_nhwc(np.empty((0, *shape[1:]), np.uint8), where).shape
+    try:
+        size_limits(cfg).check(width, height)
+    except ImageTooLarge as err:
+        raise PipelineError(
+            f"{where}: refused from the declared shape ({err}); raise {limit_param(err)} if these images are meant"
+        ) from None
 
 
 def stack_images(images: Sequence[np.ndarray], names: Sequence[str], cfg: DatasetConfig) -> np.ndarray:

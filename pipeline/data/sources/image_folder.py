@@ -30,7 +30,7 @@ def load_image_folder(cfg: DatasetConfig) -> ImageSet:
             f"dataset.path: {root} has {len(class_dirs)} class folder(s) ({found}); "
             "put each class's images in its own sub-folder, at least 2"
         )
-    decoder = ImageDecoder(cfg.on_error)
+    decoder = ImageDecoder(cfg)
     images, labels, names = [], [], []
     for label, folder in enumerate(class_dirs):
         files = image_files(folder)

@@ -14,7 +14,14 @@ import numpy as np
 from pipeline.config import DatasetConfig
 from pipeline.data.images import one_line
 from pipeline.data.imageset import ImageSet
-from pipeline.data.sources._common import as_nhwc, describe_columns, encode_labels, pixels_to_uint8, require_path
+from pipeline.data.sources._common import (
+    as_nhwc,
+    check_declared_shape,
+    describe_columns,
+    encode_labels,
+    pixels_to_uint8,
+    require_path,
+)
 from pipeline.errors import PipelineError
 
 
@@ -44,12 +51,22 @@ def _read_arrays(path: str, cfg: DatasetConfig) -> tuple[tuple[str, np.ndarray],
         with archive:
             x_key = _array_name(archive.files, cfg.image_column, "x", "dataset.image_column", path)
             y_key = _array_name(archive.files, cfg.label_column, "y", "dataset.label_column", path)
+            check_declared_shape(_declared_shape(archive, x_key), f"{path}: array {x_key!r}", cfg)
             return (x_key, archive[x_key]), (y_key, archive[y_key])
     except PipelineError:
         raise
     except Exception as err:  # numpy and zipfile report corrupt archives with many types
         hint = "; save string labels as np.array(labels, dtype=str)" if "allow_pickle" in str(err) else ""
         raise PipelineError(f"{path}: not a readable .npz file ({one_line(err)}){hint}") from None
+
+
+def _declared_shape(archive: np.lib.npyio.NpzFile, key: str) -> tuple[int, ...]:
+    """The shape an array's .npy header declares, read without decompressing its values."""
+    name = f"{key}.npy" if f"{key}.npy" in archive.zip.namelist() else key
+    with archive.zip.open(name) as member:
+        version = np.lib.format.read_magic(member)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        return read(member)[0]
 
 
 def _array_name(keys: list[str], configured: str, default: str, param: str, where: str) -> str:

@@ -28,6 +28,7 @@ from pipeline.data.imageset import ImageSet
 from pipeline.data.sources._common import (
     ImageDecoder,
     as_nhwc,
+    check_declared_shape,
     describe_columns,
     encode_labels,
     pixel_scale,
@@ -92,6 +93,7 @@ def _read_tables(files: list[Path], cfg: DatasetConfig) -> pa.Table:
                     f"{param}: no column {name!r} in {file} (columns: {describe_columns(schema.names)})"
                 )
         columns = [name for name in dict.fromkeys([*wanted.values(), NAME_COLUMN]) if name in schema.names]
+        _check_pixel_count(file, cfg)
         try:
             tables.append(pq.read_table(file, columns=columns))
         except Exception as err:
@@ -103,6 +105,25 @@ def _read_tables(files: list[Path], cfg: DatasetConfig) -> pa.Table:
     if table.num_rows == 0:
         raise PipelineError(f"{files[0]}: no rows")
     return table
+
+
+def _check_pixel_count(file: Path, cfg: DatasetConfig) -> None:
+    """Refuse pixel lists larger than the size limit allows on average, from the file's metadata:
+    Parquet's run-length encoding lets a few KB hold billions of zeros, which reading would expand."""
+    meta = pq.read_metadata(file)
+    prefix = f"{cfg.image_column}."  # the leaf of a list column: image.list.element
+    values = sum(
+        group.column(j).num_values
+        for group in (meta.row_group(i) for i in range(meta.num_row_groups))
+        for j in range(group.num_columns)
+        if group.column(j).path_in_schema.startswith(prefix)
+    )
+    most = meta.num_rows * cfg.max_image_pixels * 3  # every image RGB and as large as allowed
+    if values > most:
+        raise PipelineError(
+            f"{file}: column {cfg.image_column!r} holds {values:,} pixel values in {meta.num_rows} rows, more "
+            f"than dataset.max_image_pixels allows ({cfg.max_image_pixels:,} per image); refused before reading"
+        )
 
 
 def _is_list(kind: pa.DataType) -> bool:
@@ -124,7 +145,7 @@ def _encoded_images(
             f"dataset.image_column: {where} holds {kind}; expected encoded image bytes, an image "
             "struct {bytes, path}, image file paths or lists of pixel values"
         )
-    decoder = ImageDecoder(cfg.on_error)
+    decoder = ImageDecoder(cfg)
     images, names, rows = [], [], []
     for row, source in enumerate(sources):
         name = f"{where} row {row}" + (f" ({source})" if isinstance(source, Path) else "")
@@ -163,6 +184,7 @@ def _pixel_lists(column: pa.ChunkedArray, where: str, cfg: DatasetConfig) -> np.
     kind = values.type
     if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
         raise PipelineError(f"{where}: pixel lists hold {values.type}, not numbers")
+    check_declared_shape(tuple(shape), where, cfg)
     flat = values.to_numpy(zero_copy_only=False)  # nulls inside become NaN, caught as such
     return pixels_to_uint8(as_nhwc(flat.reshape(shape), where), where)
 
@@ -174,6 +196,7 @@ def _ragged_pixel_lists(column: pa.ChunkedArray, where: str, cfg: DatasetConfig)
             array = np.asarray(item, dtype=np.float64)
         except (ValueError, TypeError):
             raise PipelineError(f"{where}: row {row} is not a rectangular array of numbers") from None
+        check_declared_shape(array[None].shape, f"{where} row {row}", cfg)
         images.append(as_nhwc(array[None], f"{where} row {row}")[0])
     scale = pixel_scale(images, where)
     names = [f"{where} row {row}" for row in range(len(images))]
