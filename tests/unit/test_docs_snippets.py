@@ -1,14 +1,15 @@
-"""The README's "read the data with your own tools" snippets, run verbatim on a contract file.
+"""The "read it with your own tools" snippets of docs/parquet.md, run as the page shows them.
 
-Each snippet is kept here as the exact text the README shows and executed with `exec` from a folder
-holding `data/processed/train.parquet`, so a change to the Parquet contract that breaks a reader
-fails here before it misleads a user.
+Each ```python block of the page is read from the page itself and executed with `exec` from a
+folder holding `data/processed/train.parquet`, so a change to the Parquet contract that breaks a
+reader, or an edit to a snippet that breaks it, fails here before it misleads a user.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -18,45 +19,15 @@ from pipeline.data.parquet import write_imageset
 from tests import datagen as dg
 
 NAMES = ("circle", "stroke", "blob")
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "parquet.md"
 
-PANDAS = """\
-import io
 
-import pandas as pd
-from PIL import Image
-
-df = pd.read_parquet("data/processed/train.parquet")
-print(df.groupby(["label_name", "source"]).size())
-first = Image.open(io.BytesIO(df["image"][0]["bytes"]))  # each image is {"bytes": PNG, "path": None}
-print(first.size, df["label_name"][0])
-"""
-
-PYARROW = """\
-import json
-
-import pyarrow.parquet as pq
-
-table = pq.read_table("data/processed/train.parquet", columns=["label", "label_name", "source"])
-meta = json.loads(table.schema.metadata[b"pipeline"])
-print(meta["class_names"], meta["image_shape"])  # image_shape is (C, H, W)
-features = json.loads(table.schema.metadata[b"huggingface"])["info"]["features"]
-"""
-
-DUCKDB = """\
-import duckdb
-
-counts = duckdb.sql("SELECT label_name, count(*) FROM 'data/processed/train.parquet' GROUP BY 1 ORDER BY 1")
-counts.show()
-"""
-
-HF_DATASETS = """\
-from datasets import load_dataset
-
-ds = load_dataset("parquet", data_files="data/processed/train.parquet", split="train")
-print(ds.features)  # image: Image(), label: ClassLabel(names=[...]), label_name, source
-example = ds[0]  # example["image"] is a PIL image
-print(example["image"].size, ds.features["label"].int2str(example["label"]))
-"""
+def snippet(library: str) -> str:
+    """The page's one ```python block that imports `library` (`import x` or `from x import ...`)."""
+    blocks = re.findall(r"^```python\n(.*?)^```$", PAGE.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL)
+    found = [b for b in blocks if re.search(rf"^(import|from) {re.escape(library)}\b", b, re.MULTILINE)]
+    assert len(found) == 1, f"{PAGE.name}: expected one python snippet importing {library}, found {len(found)}"
+    return found[0]
 
 
 @pytest.fixture
@@ -69,22 +40,22 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ImageSet:
     return data
 
 
-def run(snippet: str) -> dict:
+def run(code: str) -> dict:
     namespace: dict = {}
     with contextlib.redirect_stdout(io.StringIO()):
-        exec(compile(snippet, "<README snippet>", "exec"), namespace)  # noqa: S102 - our own text
+        exec(compile(code, f"<{PAGE.name} snippet>", "exec"), namespace)  # noqa: S102 - our own text
     return namespace
 
 
 def test_pandas_snippet(project: ImageSet) -> None:
-    ns = run(PANDAS)
+    ns = run(snippet("pandas"))
     assert list(ns["df"].columns) == ["image", "label", "label_name", "source"]
     assert ns["first"].size == (8, 8) and ns["first"].mode == "RGB"
     assert ns["df"]["label_name"][0] == NAMES[project.labels[0]]
 
 
 def test_pyarrow_snippet(project: ImageSet) -> None:
-    ns = run(PYARROW)
+    ns = run(snippet("pyarrow"))
     assert ns["meta"] == {"class_names": list(NAMES), "image_shape": [3, 8, 8]}
     assert ns["features"]["label"] == {"names": list(NAMES), "_type": "ClassLabel"}
     assert ns["table"].num_rows == len(project)
@@ -92,14 +63,14 @@ def test_pyarrow_snippet(project: ImageSet) -> None:
 
 def test_duckdb_snippet(project: ImageSet) -> None:
     pytest.importorskip("duckdb")
-    ns = run(DUCKDB)
+    ns = run(snippet("duckdb"))
     assert ns["counts"].fetchall() == [(name, 4) for name in sorted(NAMES)]
 
 
 def test_hf_datasets_snippet(project: ImageSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     datasets = pytest.importorskip("datasets")
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")  # not ~/.cache
-    ns = run(HF_DATASETS)
+    ns = run(snippet("datasets"))
     features = ns["ds"].features
     assert isinstance(features["image"], datasets.Image)
     assert isinstance(features["label"], datasets.ClassLabel) and features["label"].names == list(NAMES)
