@@ -61,12 +61,16 @@ def check(mode: str) -> None:
     if os.environ.get(MODE_VAR) != mode:
         pin(mode)
     if mode == "portable" and "torch" in sys.modules:
-        capability = sys.modules["torch"].backends.cpu.get_cpu_capability()
+        torch = sys.modules["torch"]
+        capability = torch.backends.cpu.get_cpu_capability()
         if capability != "DEFAULT":
             raise ValueError(
                 f"torch already runs its {capability} kernels in this process; "
                 "import pipeline before torch computes anything, or use native"
             )
+        if not getattr(torch.cpu, "_is_avx2_supported", lambda: True)():
+            print("warning: this CPU has no AVX2: MKL and oneDNN fall back to older code paths, so outputs "
+                  "can differ in their last bits from those of AVX2 machines", file=sys.stderr)
 
 
 def _params_path(argv: list[str]) -> Path:

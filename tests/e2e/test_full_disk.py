@@ -33,7 +33,7 @@ def snapshot(project: Path) -> dict[str, bytes]:
             for p in sorted((project / top).rglob("*")) if p.is_file() and ".resume" not in p.parts}
 
 
-@pytest.mark.parametrize("args,limit,culprit", [(PREPROCESS, 2_000, "data/processed/"), (TRAIN, 30_000, "models/")], ids=["parquet", "checkpoint"])
+@pytest.mark.parametrize("args,limit,culprit", [(PREPROCESS, 2_000, "data/processed/"), (TRAIN, 100_000, "models/")], ids=["parquet", "checkpoint"])
 def test_a_full_disk_is_one_line_and_keeps_the_previous_outputs(tmp_path: Path, args: list[str], limit: int, culprit: str) -> None:
     project = make_project(tmp_path / "p", {**TINY, "vae": {**TINY["vae"], "epochs": 2}})
     assert stage(project, PREPROCESS).returncode == 0
