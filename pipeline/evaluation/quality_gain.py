@@ -85,7 +85,8 @@ def cell_spearman(points: list[dict], metric: str) -> float:
 
 def summarize(cells: list[dict], metrics: tuple[str, ...] = QUALITY_KEYS, seed: int = 0) -> dict:
     """{metric: {"spearman_mean", "spearman_lo", "spearman_hi", "cells"}}: the mean over cells of
-    the per-cell rho, and a 95% percentile bootstrap interval over cells; {} without tries."""
+    the per-cell rho (cells where it is undefined left out), and a 95% percentile bootstrap
+    interval over cells (nan from fewer than 2 cells); {} without tries."""
     tried = [c["quality_tries"] for c in cells if c.get("quality_tries")]
     if not tried:
         return {}
@@ -95,8 +96,8 @@ def summarize(cells: list[dict], metrics: tuple[str, ...] = QUALITY_KEYS, seed: 
         rho = np.array([cell_spearman(points, metric) for points in tried])
         rho = rho[np.isfinite(rho)]
         entry = {"spearman_mean": float(rho.mean()) if len(rho) else NAN, "spearman_lo": NAN, "spearman_hi": NAN, "cells": int(len(rho))}
-        if len(rho) >= 2 and np.ptp(rho) > 0:
-            means = rng.choice(rho, size=(RESAMPLES, len(rho)), replace=True).mean(axis=1)
+        if len(rho) >= 2:  # cells that all agree give the bootstrap nothing to vary: [mean, mean]
+            means = rng.choice(rho, size=(RESAMPLES, len(rho)), replace=True).mean(axis=1) if np.ptp(rho) > 0 else rho[:1]
             entry["spearman_lo"], entry["spearman_hi"] = (float(q) for q in np.quantile(means, [0.025, 0.975]))
         out[metric] = entry
     return out
