@@ -8,6 +8,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from pipeline.evaluation.arms import colour, label
 from pipeline.evaluation.quality_gain import pooled_points
@@ -83,7 +84,10 @@ def _phrase(key: str, entry: dict) -> str:
 
 def gain_sentence(qvg: dict) -> str:
     """Which metric tracks the val gain of the tried settings, and which does not, from the table."""
-    known = {k: e for k, e in qvg.items() if e.get("spearman_mean") is not None and not math.isnan(e["spearman_mean"])}
+    most = max((e.get("cells", 0) for e in qvg.values()), default=0)
+    # a metric defined in only a few cells (it rarely varied) is not compared with the others
+    known = {k: e for k, e in qvg.items() if e.get("spearman_mean") is not None and not math.isnan(e["spearman_mean"])
+             and 2 * e.get("cells", 0) >= most}
     if not known:
         return "No metric varied enough between the tried settings to rank them against the val gain."
     tracking = {k: e for k, e in known.items() if _excludes_zero(e)}
@@ -120,6 +124,7 @@ def gain_figure(cells: list[dict], qvg: dict, path: Path) -> bool:
         ax.axhline(0.0, color="#999999", linewidth=0.6)
         ax.set_title(f"{QUALITY_INFO.get(key, (key,))[0]} (ρ {_rho(qvg[key]).split(' ')[0]})", fontsize=8)
         ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
     for ax in axes[:, 0]:
