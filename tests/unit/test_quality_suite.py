@@ -134,3 +134,11 @@ def test_spearman_over_cells_finds_the_metric_that_tracks_the_gain() -> None:
     assert recall["spearman_lo"] < 0 < recall["spearman_hi"]
     assert out["precision"]["cells"] == 0 and math.isnan(out["precision"]["spearman_mean"])  # a constant metric: undefined
     assert quality_gain.summarize([{"size": 5}]) == {}
+
+
+def test_auroc_matches_the_pairwise_definition() -> None:
+    rng = np.random.default_rng(4)
+    y = np.r_[np.zeros(30), np.ones(20)]
+    score = np.round(rng.normal(size=50) + y, 1)  # rounded: ties count one half
+    pairs = [(s1 > s0) + 0.5 * (s1 == s0) for s1 in score[y == 1] for s0 in score[y == 0]]
+    assert quality_suite.auroc(y, score) == pytest.approx(np.mean(pairs))
