@@ -32,6 +32,7 @@ from pipeline.evaluation.arms import Arm, arms_for
 from pipeline.evaluation.cleaning import add_label_noise, extra_rows
 from pipeline.evaluation.imbalance import Rare
 from pipeline.evaluation.quality import sample_quality
+from pipeline.evaluation.quality_gain import score_tries
 from pipeline.evaluation.scoring import accuracy, balanced_accuracy, score
 from pipeline.evaluation.selection import (
     IMBALANCE_CANDIDATES,
@@ -108,9 +109,11 @@ def run_cell(splits: Splits, size: int, seed: int, params: Params) -> dict:
         "seed": seed,
         "scores": {arm: score(t.model, splits.test, None if rare is None else rare.classes) for arm, t in tuned.items()},
         "selection": {arm: t.selection.to_json() for arm, t in tuned.items()},
-        "quality": sample_quality(measured, real, reference, assessor),
+        "quality": sample_quality(measured, real, reference, assessor, seed),
         "vae_val_elbo": best.best_metrics.get("val/elbo"),
     }
+    # Every scored try's samples measured too: which metric tracks the val gain (quality_gain.py).
+    record["quality_tries"] = score_tries(record["selection"], samples, real, reference, assessor, seed)
     if cleaning is not None:
         record["cleaning"] = cleaning
     if rare is not None:

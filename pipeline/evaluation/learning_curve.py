@@ -17,14 +17,11 @@ import numpy as np
 from rich.progress import Progress, TimeElapsedColumn
 
 from pipeline.config import Params
-from pipeline.evaluation import cleaning_summary, intervals, rare_summary
+from pipeline.evaluation import cleaning_summary, intervals, quality_gain, rare_summary
 from pipeline.evaluation.arms import ARMS, Arm
 from pipeline.evaluation.cell import Splits, run_cell, run_full
 from pipeline.evaluation.cell_cache import CellCache
-
-QUALITY_KEYS = (
-    "label_fidelity", "fd", "precision", "recall", "density", "coverage", "diversity_ratio", "memorisation_ratio", "near_copy_rate",
-)
+from pipeline.evaluation.quality import QUALITY_KEYS
 
 
 def run(splits: Splits, params: Params, show_progress: bool = True, cache: CellCache | None = None) -> tuple[list[dict], list[dict]]:
@@ -118,6 +115,8 @@ def summarize(cells: list[dict], full: list[dict], sizes: list[int], arms: tuple
                 block["cleaning"] = cleaning_summary.summarize_size([c["cleaning"] for c in group], acc)
         block["quality"] = {key: intervals.mean_ci([c["quality"][key] for c in group]).mean for key in QUALITY_KEYS}
         out[f"n{size}"] = block
+    if any("quality_tries" in c for c in cells):
+        out["quality_vs_gain"] = quality_gain.summarize(cells)
     return out
 
 

@@ -14,11 +14,19 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import linalg
 from scipy.spatial.distance import cdist
 
+from pipeline.evaluation import quality_suite
+
 if TYPE_CHECKING:
     from pipeline.data.imageset import ImageSet
     from pipeline.models.classify import Classifier
 
 NAN = float("nan")
+# Every quality metric a cell records, in the report's order: the summary, the report's table and
+# the quality-vs-gain study read this one tuple.
+QUALITY_KEYS = (
+    "label_fidelity", "fd", "precision", "recall", "density", "coverage", "diversity_ratio", "memorisation_ratio", "near_copy_rate",
+    *quality_suite.SUITE_KEYS,
+)
 # Largest query-by-reference distance block held in memory at once (~64 MiB of float64).
 _BLOCK_ELEMENTS = 1 << 23
 # An imaginary part of sqrtm above this share of the real part is not rounding noise (pytorch-fid: 1e-3).
@@ -226,15 +234,26 @@ def matched_per_class(synthetic: ImageSet, reference: ImageSet) -> ImageSet:
     return synthetic.subset(np.sort(np.concatenate(keep)))
 
 
-def sample_quality(synthetic: ImageSet, real: ImageSet, holdout: ImageSet, judge: Classifier) -> dict:
+def sample_quality(
+    synthetic: ImageSet, real: ImageSet, holdout: ImageSet, judge: Classifier, seed: int = 0, per_class: bool = True
+) -> dict:
     """Fidelity, diversity and memorisation of the samples, in the judge CNN's features, with as
-    many samples of each class as `holdout` has real images of it."""
+    many samples of each class as `holdout` has real images of it; and the field's standard suite
+    (`quality_suite`: detection AUROC, α-precision, β-recall, authenticity, identifiability), also
+    per class (`"per_class"`) unless `per_class` is False (the per-try scoring skips it: speed).
+    BLAS runs on one thread (`quality_suite.suite` says why)."""
+    with quality_suite.one_blas_thread():
+        return _sample_quality(synthetic, real, holdout, judge, seed, per_class)
+
+
+def _sample_quality(synthetic: ImageSet, real: ImageSet, holdout: ImageSet, judge: Classifier, seed: int, per_class: bool) -> dict:
     synthetic = matched_per_class(synthetic, holdout)
-    syn_x, hold_x = synthetic.as_float(), holdout.as_float()
+    syn_x, hold_x, real_x = synthetic.as_float(), holdout.as_float(), real.as_float()
     syn_f, hold_f = judge.features(syn_x), judge.features(hold_x)
     pr = prdc(hold_f, syn_f, k=5)
-    memo = memorisation(
-        syn_x.reshape(len(syn_x), -1), real.as_float().reshape(len(real), -1), hold_x.reshape(len(hold_x), -1)
+    memo = memorisation(syn_x.reshape(len(syn_x), -1), real_x.reshape(len(real_x), -1), hold_x.reshape(len(hold_x), -1))
+    suite = quality_suite.suite(
+        syn_f, synthetic.labels, judge.features(real_x), real.labels, hold_f, holdout.labels, seed=seed, per_class=per_class
     )
     return {
         "label_fidelity": float(np.mean(synthetic.labels == judge.predict(syn_x))),
@@ -243,4 +262,5 @@ def sample_quality(synthetic: ImageSet, real: ImageSet, holdout: ImageSet, judge
         "diversity_ratio": diversity_ratio(syn_f, synthetic.labels, hold_f, holdout.labels),
         "memorisation_ratio": memo["ratio"],
         "near_copy_rate": memo["near_copy_rate"],
+        **suite,
     }

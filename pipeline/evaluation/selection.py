@@ -166,6 +166,11 @@ class SampleCache:
             self.drawn[key] = draw(self.model, self.real, cfg, self.seed, scorer)
         return self.drawn[key]
 
+    def resized(self, per_class: int) -> SampleCache:
+        """A cache of the same VAE, images, seed and filter drawing `per_class` samples of every
+        class whatever a setting's `ratio`: what a quality measure of `per_class` per class needs."""
+        return SampleCache(self.model, self.real, self.gen.model_copy(update={"per_class": per_class, "ratio": None}), self.seed, self.judge)
+
 
 def show_value(value: object) -> str:
     """A knob value as tables print it: `0.5`, `10`, `posterior`."""

@@ -17,7 +17,7 @@ from pipeline.data.imageset import ImageSet
 from pipeline.evaluation.arms import GAIN_ARMS, IMBALANCED_ARMS, NAMES
 from pipeline.evaluation.selection import CANDIDATES, describe, knob_values, show_value
 from pipeline.models.cvae import CVAE
-from pipeline.reporting import charts, cleaning_section, figures, rare_section, selection_tables, tables
+from pipeline.reporting import charts, cleaning_section, figures, quality_section, rare_section, selection_tables, tables
 from pipeline.reporting.training_log import read_live_series
 from pipeline.reporting.verdict import answer, diagnosis, headline
 
@@ -36,8 +36,13 @@ ELBO_NOTES = {
 }
 
 
-def make_figures(params: Params, metrics: dict, fig_dir: Path, live_dir: Path, real: ImageSet, val: ImageSet, synthetic: ImageSet, model: CVAE) -> None:
+def make_figures(
+    params: Params, metrics: dict, fig_dir: Path, live_dir: Path, real: ImageSet, val: ImageSet, synthetic: ImageSet, model: CVAE,
+    cells: list[dict] | None = None,
+) -> None:
     sizes = params.evaluate.train_sizes
+    if metrics.get("quality_vs_gain"):
+        quality_section.gain_figure(cells or [], metrics["quality_vs_gain"], fig_dir / "quality_vs_gain.png")
     if params.evaluate.scenario == "imbalanced":
         charts.gains(metrics, sizes, [arm.name for arm in IMBALANCED_ARMS[1:]], fig_dir / "gains.png", **rare_section.GAINS_LABELS)
     else:
@@ -87,7 +92,9 @@ def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: d
         "copies": " / ".join(map(show_value, knobs["classic_copies"])),
         "knobs": ", ".join(f"`{k}` {' / '.join(map(show_value, v))}" for k, v in knobs.items() if k in CANDIDATES and k != "synthetic_weight" and len(v) > 1) or "none",
         "quality_amount": params.generate.per_class or "the chosen number",
-        "quality_table": tables.quality_table(metrics, sizes),
+        "quality_table": quality_section.quality_table(metrics, sizes),
+        "quality_per_class": quality_section.per_class_table(cells, size, data["class_names"]),
+        "quality_gain": quality_section.context(metrics, cells),
         "diagnosis": diagnosis(metrics[f"n{size}"]["quality"]),
         "default_size": params.dataset.train_per_class,
         "seed": params.seed,

@@ -7,19 +7,6 @@ import numpy as np
 from pipeline.config import Params
 from pipeline.evaluation.arms import ARMS, FULL, IMBALANCED_ARMS
 
-QUALITY_COLUMNS = {
-    "label_fidelity": "label fidelity",
-    "fd": "Fréchet dist.",
-    "precision": "precision",
-    "recall": "recall",
-    "density": "density",
-    "coverage": "coverage",
-    "diversity_ratio": "diversity ratio",
-    "memorisation_ratio": "memorisation ratio",
-    "near_copy_rate": "near-copy rate",
-}
-
-
 def headline_size(params: Params) -> int:
     """The size the verdict talks about: the default training size if the curve has it."""
     sizes = params.evaluate.train_sizes
@@ -74,14 +61,6 @@ def per_class_table(per_class: dict, size: int, class_names: list[str]) -> str:
     lines = ["| class | " + " | ".join(arm.label for arm in ARMS) + " |", "|---" * (len(ARMS) + 1) + "|"]
     for i, name in enumerate(class_names):
         lines.append(f"| {name} | " + " | ".join(fmt(block[arm.name][i], pct=True) for arm in ARMS) + " |")
-    return "\n".join(lines)
-
-
-def quality_table(metrics: dict, sizes: list[int]) -> str:
-    lines = ["| images per class | " + " | ".join(QUALITY_COLUMNS.values()) + " |", "|---" * (len(QUALITY_COLUMNS) + 1) + "|"]
-    for size in sizes:
-        q = metrics[f"n{size}"]["quality"]
-        lines.append(f"| {size} | " + " | ".join(fmt(q.get(k), digits=2 if k == "fd" else 3) for k in QUALITY_COLUMNS) + " |")
     return "\n".join(lines)
 
 

@@ -32,12 +32,12 @@ def run(params: Params, paths: argparse.Namespace) -> str:
     reports = paths.reports_dir
     metrics = read_json(reports / "metrics.json")
     data, gen, vae = read_json(reports / "data.json"), read_json(reports / "generate.json"), read_json(reports / "vae" / "metrics.json")
+    evaluation = read_json(reports / "evaluation.json")
     make_figures(
         params, metrics, reports / "figures", reports / "vae" / "plots" / "metrics",
         real=read_imageset(paths.data_dir / "train.parquet"), val=read_imageset(paths.data_dir / "val.parquet"),
-        synthetic=read_imageset(paths.synthetic), model=load_cvae(paths.model).model,
+        synthetic=read_imageset(paths.synthetic), model=load_cvae(paths.model).model, cells=evaluation["cells"],
     )
-    evaluation = read_json(reports / "evaluation.json")
     audit = audit_section(paths.audit, read_json(reports / "audit.json"), params.audit.top, reports / "figures" / "audit_suspects.png")
     text = render_markdown(params, metrics, data, vae, gen, evaluation["per_class_acc"], evaluation["cells"], audit)
     # The params next to the numbers, so a copied report folder still says what produced it.

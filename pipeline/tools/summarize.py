@@ -1,5 +1,13 @@
 """Look inside a dataset file: rows per class and source, provenance, quality scores, a sample grid.
 
+With `--quality --real FILE` the file's images are also measured as samples against real images,
+as the learning curve measures its samples (`quality.sample_quality`, the standard suite per
+class included): in the features of an assessor CNN trained on real images. With `--holdout FILE`
+(real images the generator never saw, e.g. val.parquet) the assessor trains on one half of them
+and the other half is the reference, so no image the generator or the assessor saw is compared
+with; without it the assessor trains on, and compares with, the `--real` images, and the
+metrics that need unseen images (memorisation ratio, identifiability) are not given.
+
 Counts come from the small label/source/provenance columns read batch by batch, so a file of a
 million rows costs megabytes, not the gigabytes its PNGs would; only the images shown in the grid
 are decoded, read from just the row groups that hold them.
@@ -21,7 +29,7 @@ from rich.table import Table
 from pipeline.atomic import atomic_path, to_plain
 from pipeline.data.images import auto_scale, tile
 from pipeline.data.parquet import decode_stored, iter_batches, read_metadata
-from pipeline.errors import cli_guard
+from pipeline.errors import PipelineError, cli_guard
 from pipeline.tools._cli import tool_parser
 
 PROVENANCE = ("checkpoint", "strategy", "temperature", "seed")
@@ -147,6 +155,51 @@ def render(summary: dict, console: Console) -> None:
     console.print(f"sample grid (one row per class, in label order): {summary['grid']}")
 
 
+def sample_quality_of(path: Path, real_path: Path, holdout_path: Path | None, params_path: Path, seed: int) -> dict:
+    """`quality.sample_quality` of the file's images against real ones (see the module doc)."""
+    from pipeline.config import load_params  # torch and the models: only for --quality
+    from pipeline.data.parquet import read_imageset
+    from pipeline.evaluation.quality import sample_quality
+    from pipeline.models.classify import TrainingRows, fit_classifier
+    from pipeline.models.training import single_device
+
+    params = load_params(params_path)
+    synthetic, real = read_imageset(path), read_imageset(real_path)
+    for other, name in ((real, "--real"), *(((read_imageset(holdout_path), "--holdout"),) if holdout_path else ())):
+        if other.image_shape != synthetic.image_shape or other.class_names != synthetic.class_names:
+            raise PipelineError(f"{name}: images {other.image_shape} of classes {list(other.class_names)} do not match {path}'s "
+                                f"{synthetic.image_shape} of {list(synthetic.class_names)}")
+    if holdout_path:
+        holdout = read_imageset(holdout_path)
+        order = np.random.default_rng(seed).permutation(len(holdout))
+        assessor_rows, reference = holdout.subset(np.sort(order[0::2])), holdout.subset(np.sort(order[1::2]))
+    else:
+        assessor_rows = reference = real
+    assessor = fit_classifier(TrainingRows.of(assessor_rows), params.evaluate, single_device(params.trainer), seed, kind="cnn")
+    quality = sample_quality(synthetic, real, reference, assessor, seed)
+    if not holdout_path:  # the reference is the training images themselves: these say nothing
+        quality.update(memorisation_ratio=float("nan"), near_copy_rate=float("nan"), identifiability=float("nan"))
+        quality["per_class"]["identifiability"] = [float("nan")] * real.num_classes
+    return {"real": str(real_path), "holdout": str(holdout_path) if holdout_path else None, "seed": seed, **quality}
+
+
+def render_sample_quality(quality: dict, class_names: list[str], console: Console) -> None:
+    from pipeline.reporting.quality_section import QUALITY_INFO  # matplotlib: only for --quality
+
+    against = f"{quality['real']}" + (f", unseen: {quality['holdout']}" if quality["holdout"] else " (no --holdout: unseen-image metrics not given)")
+    table = Table("metric", "value", "better", "what it measures", title=f"Sample quality against {against}")
+    for key, (name, meaning, better) in QUALITY_INFO.items():
+        value = quality.get(key)
+        table.add_row(name, "—" if value is None or np.isnan(value) else f"{value:.3f}", better, meaning)
+    console.print(table)
+    per_class = quality["per_class"]
+    keys = [k for k in QUALITY_INFO if k in per_class]
+    classes = Table("class", *(QUALITY_INFO[k][0] for k in keys), title="The standard suite per class")
+    for i, name in enumerate(class_names):
+        classes.add_row(name, *("—" if np.isnan(per_class[k][i]) else f"{per_class[k][i]:.3f}" for k in keys))
+    console.print(classes)
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
@@ -158,19 +211,31 @@ def main(argv: list[str] | None = None) -> None:
     parser = tool_parser("pipeline.tools.summarize", __doc__, """examples:
   python -m pipeline.tools.summarize data/processed/train.parquet
   python -m pipeline.tools.summarize data/synthetic/train.parquet --per-class 12 --grid /tmp/synthetic.png
-  python -m pipeline.tools.summarize data/synthetic/train.parquet --json | jq .quality""",
+  python -m pipeline.tools.summarize data/synthetic/train.parquet --json | jq .quality
+  python -m pipeline.tools.summarize data/synthetic/train.parquet --quality --real data/processed/train.parquet --holdout data/processed/val.parquet""",
     )
     parser.add_argument("file", type=Path, help="a Parquet file of the pipeline (data/processed/*.parquet or data/synthetic/*.parquet)")
     parser.add_argument("--grid", type=Path, help="where to write the sample grid PNG (default: <file stem>_grid.png next to the file)")
     parser.add_argument("--per-class", type=_positive, default=8, metavar="N", help="images per class in the grid (default 8)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object instead of tables")
+    parser.add_argument("--quality", action="store_true", help="also measure the file's images as samples against real images (needs --real)")
+    parser.add_argument("--real", type=Path, help="--quality: the real images the generator trained on (e.g. data/processed/train.parquet)")
+    parser.add_argument("--holdout", type=Path, help="--quality: real images the generator never saw (e.g. data/processed/val.parquet)")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="--quality: the assessor CNN's training settings (default params.yaml)")
+    parser.add_argument("--seed", type=int, default=0, help="--quality: seed of the assessor and the detection folds (default 0)")
     args = parser.parse_args(argv)
+    if args.quality and args.real is None:
+        raise PipelineError("--quality needs --real FILE: the real images to compare with")
     grid_path = args.grid or args.file.with_name(f"{args.file.stem}_grid.png")
     summary = summarize_file(args.file, grid_path, args.per_class)
+    if args.quality:
+        summary["sample_quality"] = sample_quality_of(args.file, args.real, args.holdout, args.params, args.seed)
     if args.json:
         print(json.dumps(to_plain(summary), allow_nan=False))
     else:
         render(summary, Console())
+        if args.quality:
+            render_sample_quality(summary["sample_quality"], summary["class_names"], Console())
 
 
 if __name__ == "__main__":

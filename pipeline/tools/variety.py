@@ -3,7 +3,8 @@
 For each VAE setting (params.yaml's `vae`, changed by `--vae key=value,...`) and seed, trains the
 learning curve's VAE on a cell's real images (`--size` per class of the pool, `val` for the
 epoch), draws samples with each strategy, and measures them as the learning curve does: label
-fidelity, diversity ratio, recall, coverage, precision and memorisation, in the features of an
+fidelity, diversity ratio, recall, coverage, precision and memorisation, and the standard suite
+(detection AUROC, α-precision, β-recall, authenticity, identifiability), in the features of an
 assessor CNN trained on other pool images, against real pool images no model saw. `test` is not
 read.
 """
@@ -31,7 +32,8 @@ from pipeline.models.vae import fit_cvae
 from pipeline.tools._cli import tool_parser
 
 SHOWN = {"label_fidelity": "fidelity", "diversity_ratio": "diversity", "recall": "recall", "coverage": "coverage",
-         "precision": "precision", "memorisation_ratio": "memo. ratio"}
+         "precision": "precision", "memorisation_ratio": "memo. ratio", "detection_auroc": "detect. AUROC",
+         "alpha_precision": "α-prec.", "beta_recall": "β-recall", "authenticity": "authentic.", "identifiability": "identif."}
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def measure(splits: Splits, variant: Variant, size: int, seed: int, strategies: 
         cfg = params.generate.model_copy(update={
             "strategy": strategy, "temperature": temperature, "ratio": None, "per_class": per_class, "min_confidence": 0.0,
         })
-        out[strategy] = sample_quality(draw(module.model, real, cfg, seed), real, reference, assessor)
+        out[strategy] = sample_quality(draw(module.model, real, cfg, seed), real, reference, assessor, seed, per_class=False)
     return out
 
 

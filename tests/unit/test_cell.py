@@ -152,7 +152,7 @@ def test_metric_keys_are_stable() -> None:
             "n5.quality.precision", "n5.quality.near_copy_rate", "full.acc_mean", "n5.synthetic_only.f1_mean",
             "n5.real.val_fits", "n10.real_vae.mde", "n10.real_classic_vae.mde_vs_classic"} <= keys
     # full; per size: 5 arms x (acc, f1, val_fits), 3 gains + gap + mde, 2 vs classic + mde, quality
-    assert len(keys) == 6 + 2 * (5 * 7 + 3 * 5 + 2 * 4 + 9)
+    assert len(keys) == 6 + 2 * (5 * 7 + 3 * 5 + 2 * 4 + len(QUALITY_KEYS))
 
 
 def test_results_do_not_depend_on_the_number_of_worker_processes(tiny_params: Params) -> None:

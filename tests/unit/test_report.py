@@ -9,6 +9,7 @@ import pytest
 from pipeline.stages import audit, generate, report, train_vae
 from pipeline.config import Params
 from pipeline.evaluation.learning_curve import summarize
+from pipeline.evaluation.quality_suite import SUITE_KEYS
 from pipeline.stages.evaluate import write_outputs
 from pipeline.stages.preprocess import run as preprocess
 from tests.unit.test_cell import fake_cells
@@ -32,6 +33,10 @@ def write_metrics(root: Path, shift: float) -> None:
             cell["scores"][arm]["acc"] += shift + 0.002 * cell["seed"]
         for scores in cell["scores"].values():
             scores["per_class"] = [scores["acc"]] * 10
+        cell["quality"]["per_class"] = {key: [0.5] * 10 for key in SUITE_KEYS}
+        # tried settings whose Fréchet distance falls as their val gain rises; the rest do not vary
+        cell["quality_tries"] = [{"arm": "real_vae", "try": i, "gain": g, "quality": {**cell["quality"], "fd": 10.0 - 100 * g}}
+                                 for i, g in enumerate((0.01 * cell["seed"], -0.02, 0.03, 0.0))]
     full = [{"acc": 0.9, "f1": 0.9}] * 3
     write_outputs(summarize(cells, full, [3]), cells, full, root / "reports")
 
@@ -59,6 +64,9 @@ def test_verdict_follows_the_metrics(run_dir: Path, tiny_params: Params, shift: 
     assert json.loads((run_dir / "reports/data.json").read_text())["rows"]["test"] > 0
     assert "train_per_class: 5" in text  # the params that produced it
     assert "## Label audit" in text and "figures/audit_suspects.png" in text
+    assert "| detection AUROC | " in text and "| identifiability | " in text  # the suite in the quality table
+    assert "metric that best tracks whether a sampling setting helps is Fréchet distance (ρ = -1.00" in text
+    assert (run_dir / "reports/figures/quality_vs_gain.png").stat().st_size > 0
 
 
 def test_missing_metrics_is_one_clear_line(tmp_path: Path, tiny_params: Params) -> None:

@@ -120,3 +120,25 @@ def test_missing_or_invalid_file_is_one_line_and_exit_2(tmp_path: Path, capsys, 
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and str(path) in err
     assert not path.with_name("data_grid.png").exists()
+
+
+def test_quality_against_real_images_gives_the_suite_and_needs_real(real_file, tmp_path: Path, capsys) -> None:
+    """Real images measured as samples against themselves: nothing tells them apart, and each is a
+    copy of a training image (authenticity 0); without --holdout the unseen-image metrics are absent."""
+    path, data = real_file
+    params = tmp_path / "params.yaml"
+    params.write_text("evaluate:\n  steps: 3\ntrainer:\n  progress_bar: false\n")
+    grid = ("--grid", str(tmp_path / "g.png"), "--params", str(params))
+    summary = run_json(capsys, str(path), "--quality", "--real", str(path), *grid)
+    quality = summary["sample_quality"]
+    assert quality["authenticity"] == 0.0
+    assert quality["identifiability"] is None and quality["memorisation_ratio"] is None  # JSON null: not given
+    assert len(quality["per_class"]["detection_auroc"]) == len(NAMES)
+    holdout = tmp_path / "holdout.parquet"
+    images, labels = dg.make_images(num_classes=3, per_class=6, size=SIZE, seed=5)
+    write_imageset(holdout, ImageSet(images, labels, NAMES))
+    with_holdout = run_json(capsys, str(path), "--quality", "--real", str(path), "--holdout", str(holdout), *grid)["sample_quality"]
+    assert with_holdout["identifiability"] == 1.0  # copies of the training images, closer than any unseen one
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(path), "--quality", *grid])
+    assert exit_info.value.code == 2 and capsys.readouterr().err.startswith("error: --quality needs --real")
