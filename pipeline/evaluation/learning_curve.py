@@ -7,11 +7,8 @@ summary with confidence intervals over seeds.
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
 import time
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 from rich.progress import Progress, TimeElapsedColumn
@@ -19,7 +16,8 @@ from rich.progress import Progress, TimeElapsedColumn
 from pipeline.config import Params
 from pipeline.evaluation import cleaning_summary, intervals, rare_summary
 from pipeline.evaluation.arms import ARMS, Arm
-from pipeline.evaluation.cell import Splits, run_cell, run_full
+from pipeline.evaluation.cell import Splits
+from pipeline.evaluation.executors import describe, results as run_tasks
 
 QUALITY_KEYS = (
     "label_fidelity", "fd", "precision", "recall", "density", "coverage", "diversity_ratio", "memorisation_ratio", "near_copy_rate",
@@ -29,40 +27,19 @@ QUALITY_KEYS = (
 def run(splits: Splits, params: Params, show_progress: bool = True) -> tuple[list[dict], list[dict]]:
     """(one record per cell, one score per seed of the whole-pool arm).
 
-    Cells are independent (each seeds its own fits), so they run in `evaluate.workers` processes
-    and come back in order: the results depend on params, never on the number of workers."""
+    Cells are independent (each seeds its own fits), so they run wherever `evaluate.executor`
+    says (`executors.py`: worker processes or Ray tasks) and come back in order: the results
+    depend on params, never on the executor or the number of workers or nodes."""
     cfg = params.evaluate
     tasks = [("cell", size, seed) for size in cfg.train_sizes for seed in cfg.seeds] + [("full", 0, seed) for seed in cfg.seeds]
     results: list[dict | None] = [None] * len(tasks)
     with CellProgress(len(tasks), show_progress) as progress:
-        for i, result in _results(tasks, splits, params):
+        for i, result in run_tasks(tasks, splits, params):
             results[i] = result
-            kind, size, seed = tasks[i]
-            progress.done(f"n={size} seed={seed}" if kind == "cell" else f"whole pool, seed={seed}")
+            progress.done(describe(tasks[i]))
     cells = [r for r, task in zip(results, tasks) if task[0] == "cell"]
     full = [r for r, task in zip(results, tasks) if task[0] == "full"]
     return cells, full
-
-
-def _results(tasks: list[tuple[str, int, int]], splits: Splits, params: Params) -> Iterator[tuple[int, dict]]:
-    """(task index, result) as tasks finish: in this process for one worker, else in worker
-    processes (spawned: forking a process whose torch thread pool runs can hang)."""
-    if params.evaluate.workers == 1:
-        for i, task in enumerate(tasks):
-            yield i, _run_task(splits, params, task)
-        return
-    context = multiprocessing.get_context("spawn")
-    # Largest cells first, so the last task to finish is a short one and no worker idles long.
-    longest_first = sorted(range(len(tasks)), key=lambda i: (tasks[i][0] != "cell", -tasks[i][1], i))
-    with ProcessPoolExecutor(params.evaluate.workers, mp_context=context) as pool:
-        futures = {pool.submit(_run_task, splits, params, tasks[i]): i for i in longest_first}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
-
-
-def _run_task(splits: Splits, params: Params, task: tuple[str, int, int]) -> dict:
-    kind, size, seed = task
-    return run_cell(splits, size, seed, params) if kind == "cell" else run_full(splits, seed, params)
 
 
 class CellProgress:
