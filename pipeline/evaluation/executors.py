@@ -142,7 +142,8 @@ def ray_session(cfg: EvaluateConfig) -> Iterator[None]:
         else:
             ray.init(address=cfg.ray_address, logging_level=logging.WARNING)
     except (ConnectionError, ValueError, RuntimeError) as err:
-        raise PipelineError(f"evaluate.ray_address: cannot connect to Ray at {cfg.ray_address!r} ({err})") from None
+        hint = "" if os.environ.get("RAY_AUTH_MODE") else "; a cluster with token authentication needs RAY_AUTH_MODE=token and its token, see docs/cluster.md"
+        raise PipelineError(f"evaluate.ray_address: cannot connect to Ray at {cfg.ray_address!r} ({err}){hint}") from None
     try:
         yield
     finally:
