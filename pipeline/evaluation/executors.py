@@ -120,8 +120,13 @@ def _ray_task(fn: TaskFn, splits: Splits, params: Params, task: Task) -> dict:
     """A cell inside a Ray worker: Ray sets OMP_NUM_THREADS to the task's CPUs, so torch's own
     thread count is set here from params, as a process-pool worker gets it; the cell seeds
     every fit from its own seed (`seed_all` in fit_cvae and fit_classifier)."""
+    import warnings
+
     import torch
 
+    # The splits come from the object store as read-only arrays (shared, not copied); nothing
+    # writes to them, and torch's warning about it on every worker is noise.
+    warnings.filterwarnings("ignore", "The given NumPy array is not writable")
     if params.trainer.num_threads is not None:
         torch.set_num_threads(params.trainer.num_threads)
     return fn(splits, params, task)
@@ -130,7 +135,11 @@ def _ray_task(fn: TaskFn, splits: Splits, params: Params, task: Task) -> dict:
 @contextlib.contextmanager
 def ray_session(cfg: EvaluateConfig) -> Iterator[None]:
     """Ray for one run: reuse a session this process already has (a notebook, the tests); else
-    connect to `evaluate.ray_address`, or start a local instance and stop it after the run."""
+    connect to `evaluate.ray_address`, or start a local instance and stop it after the run.
+
+    On a cluster the run ships its own `pipeline` package to the workers (runtime_env
+    py_modules): every node runs this checkout's code, not whatever version it has installed,
+    so the results are the ones this machine would compute."""
     ray = _import_ray()
     if ray.is_initialized():
         yield
@@ -140,7 +149,9 @@ def ray_session(cfg: EvaluateConfig) -> Iterator[None]:
         if cfg.ray_address is None:
             ray.init(include_dashboard=False, logging_level=logging.WARNING)
         else:
-            ray.init(address=cfg.ray_address, logging_level=logging.WARNING)
+            import pipeline
+
+            ray.init(address=cfg.ray_address, runtime_env={"py_modules": [pipeline]}, logging_level=logging.WARNING)
     except (ConnectionError, ValueError, RuntimeError) as err:
         hint = "" if os.environ.get("RAY_AUTH_MODE") else "; a cluster with token authentication needs RAY_AUTH_MODE=token and its token, see docs/cluster.md"
         raise PipelineError(f"evaluate.ray_address: cannot connect to Ray at {cfg.ray_address!r} ({err}){hint}") from None
