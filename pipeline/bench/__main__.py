@@ -1,6 +1,6 @@
 """Measure the pipeline's speed and memory on this machine: `python -m pipeline.bench`.
 
-Five questions, each answered by running the pipeline's own code:
+Six questions, each answered by running the pipeline's own code:
 
 1. training: what does Lightning cost? LitCVAE through `make_trainer` against a plain PyTorch loop
    over the same CVAE, DataLoader, optimizer and epochs (target: Lightning >= 0.8x plain); again
@@ -15,7 +15,7 @@ Five questions, each answered by running the pipeline's own code:
    next to cleanlab (`--only-audit` runs just this part; see `pipeline/bench/audit.py`);
 6. cluster: learning-curve cells under `executor: processes` and `ray` back to back, Ray's
    per-task overhead with empty cells, and the projected wall time on more CPUs or GPUs
-   (`pipeline/bench/cluster.py`; skipped where ray is not installed).
+   (`--only-cluster` runs just this part; see `pipeline/bench/cluster.py`; skipped without ray).
 
 Memory is the peak RSS (high-water mark) of a fresh child process per measurement, so one
 measurement cannot inflate the next. `--quick` shrinks every size for a smoke run.
@@ -97,7 +97,7 @@ def run(
     params: Params, sizes: Sizes, skip_dag: bool = False, quick: bool = False, profile: bool = False,
     say: Callable[[str], None] = print,
 ) -> dict:
-    """All five benchmarks in a temporary folder; the JSON-ready results."""
+    """All six benchmarks in a temporary folder; the JSON-ready results."""
     machine = machine_info()
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
         workdir = Path(tmp)

@@ -3,14 +3,16 @@
 Measured, back to back on the same reduced set of cells (`seeds` seeds x params' train sizes,
 plus their whole-pool fits): the wall time of each executor with the same number of workers
 (Ray's includes starting and stopping its local instance, as a run's does), every cell's own
-seconds, Ray's per-task overhead with empty cells on warm workers, and the memory of Ray's own
-processes. Projected from those: the wall time of the default run and of a 200-cell study on
-more CPUs or on quarter GPUs (`project`). Skipped, with the reason, where ray is not installed.
+wall and CPU seconds, Ray's per-task overhead with empty cells on warm workers, and the memory
+of Ray's own processes. Projected from the CPU seconds per cell (what a cell takes on a core of
+its own, which a busy machine hardly moves): the wall time of the default run and of a 200-cell
+study on more CPUs or on quarter GPUs (`project`). Skipped, with the reason, without ray.
 """
 
 from __future__ import annotations
 
 import heapq
+import os
 import time
 from collections.abc import Callable
 
@@ -26,10 +28,11 @@ STUDY_CELLS = 200
 
 
 def timed_task(splits: Splits, params: Params, task: Task) -> dict:
-    """A cell and its own seconds (the bench keeps the seconds, not the record)."""
-    start = time.perf_counter()
+    """A cell's wall and CPU seconds (the bench keeps the seconds, not the record). CPU seconds
+    are what the cell costs a core of its own: other work on the machine hardly moves them."""
+    start, cpu = time.perf_counter(), time.process_time()
     executors.run_task(splits, params, task)
-    return {"seconds": time.perf_counter() - start}
+    return {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}
 
 
 def empty_task(splits: Splits, params: Params, task: Task) -> dict:
@@ -63,7 +66,7 @@ def bench_cluster(splits: Splits, params: Params, seeds: int, say: Callable[[str
         ray.shutdown()
         stopped = time.perf_counter() - stop
     ray_wall = started + ray_run["wall_s"] + stopped
-    per_cell = _seconds_by_kind(tasks, ray_run["seconds"])
+    per_cell = _seconds_by_kind(tasks, ray_run["cpu_seconds"])
     return {
         "cells": len(tasks), "seeds": seeds, "train_sizes": ev.train_sizes, "workers": workers,
         "processes_wall_s": processes["wall_s"],
@@ -71,7 +74,9 @@ def bench_cluster(splits: Splits, params: Params, seeds: int, say: Callable[[str
         "ray_start_s": started, "ray_stop_s": stopped,
         "ray_vs_processes_ratio": ray_wall / processes["wall_s"],
         "ray_task_overhead_s": overhead,
-        "seconds_per_cell": {"processes": _seconds_by_kind(tasks, processes["seconds"]), "ray": per_cell},
+        "seconds_per_cell": {"processes": _seconds_by_kind(tasks, processes["seconds"]), "ray": _seconds_by_kind(tasks, ray_run["seconds"])},
+        "cpu_seconds_per_cell": {"processes": _seconds_by_kind(tasks, processes["cpu_seconds"]), "ray": per_cell},
+        "load_average_1m": os.getloadavg()[0],  # well above 0: other work slowed both executors' wall times
         "ray_memory_mib": memory,
         "projection": projections(per_cell, params, overhead, started + stopped),
     }
@@ -79,10 +84,11 @@ def bench_cluster(splits: Splits, params: Params, seeds: int, say: Callable[[str
 
 def _run(tasks: list[Task], splits: Splits, params: Params) -> dict:
     seconds: list[float] = [0.0] * len(tasks)
+    cpu: list[float] = [0.0] * len(tasks)
     start = time.perf_counter()
     for i, result in executors.results(tasks, splits, params, timed_task):
-        seconds[i] = result["seconds"]
-    return {"wall_s": time.perf_counter() - start, "seconds": seconds}
+        seconds[i], cpu[i] = result["seconds"], result["cpu_seconds"]
+    return {"wall_s": time.perf_counter() - start, "seconds": seconds, "cpu_seconds": cpu}
 
 
 def _seconds_by_kind(tasks: list[Task], seconds: list[float]) -> dict[str, float]:

@@ -128,7 +128,7 @@ def render_cluster(c: dict) -> Table | str:
         ("ray_vs_processes_ratio", f"{c['ray_vs_processes_ratio']:.2f} (target <= 1.15)"),
         ("ray_task_overhead_s", f"{c['ray_task_overhead_s']:.3f} s per task"),
         ("Ray's own memory / its workers'", f"{c['ray_memory_mib']['ray_own']:,.0f} / {c['ray_memory_mib']['workers']:,.0f} MiB"),
-        *((f"seconds per cell, {key}", f"{value:.1f} s") for key, value in c["seconds_per_cell"]["ray"].items()),
+        *((f"CPU seconds per cell, {key}", f"{value:.1f} s") for key, value in c["cpu_seconds_per_cell"]["ray"].items()),
     ]
     for run, p in c["projection"].items():
         rows.append((f"projected {run} ({p['cells']} cells)", ", ".join(f"{k.removesuffix('_s').replace('_', ' ')}: {v:.0f} s" for k, v in p.items() if k != "cells")))

@@ -59,7 +59,7 @@ def results(tasks: list[Task], splits: Splits, params: Params, fn: TaskFn | None
     return process_results(tasks, splits, params, fn)
 
 
-def process_results(tasks: list[Task], splits: Splits, params: Params, fn: TaskFn = run_task) -> Iterator[tuple[int, dict]]:
+def process_results(tasks: list[Task], splits: Splits, params: Params, fn: TaskFn) -> Iterator[tuple[int, dict]]:
     """In this process for one worker, else in `evaluate.workers` processes (spawned: forking a
     process whose torch thread pool runs can hang)."""
     if params.evaluate.workers == 1:
@@ -73,12 +73,13 @@ def process_results(tasks: list[Task], splits: Splits, params: Params, fn: TaskF
             yield futures[future], future.result()
 
 
-def ray_results(tasks: list[Task], splits: Splits, params: Params, fn: TaskFn = run_task) -> Iterator[tuple[int, dict]]:
+def ray_results(tasks: list[Task], splits: Splits, params: Params, fn: TaskFn) -> Iterator[tuple[int, dict]]:
     """One Ray task per cell, collected with `ray.wait` as they finish."""
     ray = _import_ray()
     cfg = params.evaluate
     with ray_session(cfg):
-        _check_fits(cfg)
+        if cfg.ray_address is None:  # a cluster's autoscaler may still add the nodes a cell needs
+            _check_fits(cfg)
         remote = ray.remote(_ray_task).options(**task_options(cfg))
         splits_ref, params_ref = ray.put(splits), ray.put(params)  # once, not once per task
         pending = {remote.remote(fn, splits_ref, params_ref, tasks[i]): i for i in longest_first(tasks)}
