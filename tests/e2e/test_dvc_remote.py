@@ -30,8 +30,8 @@ def test_dvc_push_then_pull_in_a_fresh_clone_reuses_the_trained_vae_and_samples(
     teammate = tmp_path / "teammate"
     run(["git", "clone", "-q", str(tiny_project), str(teammate)], tmp_path)
     assert not (teammate / "models/cvae.ckpt").exists()
-    run(["dvc", "pull", "generate"], teammate)
+    run(["dvc", "pull", "--with-deps", "generate"], teammate)
     for name in SHARED:
         assert sha(teammate / name) == sha(tiny_project / name), name
-    status = run(["dvc", "status", "generate"], teammate).stdout
+    status = run(["dvc", "status", "--with-deps", "generate"], teammate).stdout
     assert "up to date" in status, status  # the pulled outputs match dvc.lock: nothing retrains
