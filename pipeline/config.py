@@ -131,6 +131,10 @@ class EvaluateConfig(Strict):
     common_per_class: Positive = 50  # imbalanced: images of every other class (capped at what the pool has)
     label_noise: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # share of each cell's real labels flipped (seeded per cell)
     clean: Cleaning = "off"  # off | drop | relabel: the `real_cleaned` arm's treatment of the audit's label suspects
+    executor: Literal["processes", "ray"] = "processes"  # where cells run (pipeline/evaluation/executors.py); outputs do not depend on it
+    ray_address: str | None = None  # ray: None starts a local Ray for the run; "auto", "host:port" or "ray://host:port" joins a cluster
+    cell_cpus: Annotated[float, Field(gt=0)] = 1  # ray: CPUs one cell's task asks for
+    cell_gpus: Annotated[float, Field(ge=0)] = 0  # ray: GPUs one cell's task asks for (0.25: four cells share a GPU)
 
     @model_validator(mode="after")
     def _check(self) -> EvaluateConfig:
@@ -162,6 +166,12 @@ class Params(Strict):
     generate: GenerateConfig = GenerateConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     audit: AuditConfig = AuditConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> Params:
+        if self.evaluate.cell_gpus > 0 and self.trainer.accelerator == "cpu":
+            raise ValueError("evaluate.cell_gpus: a cell given a GPU share must train on it (set trainer.accelerator: gpu or auto)")
+        return self
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:

@@ -1,6 +1,6 @@
 """Measure the pipeline's speed and memory on this machine: `python -m pipeline.bench`.
 
-Five questions, each answered by running the pipeline's own code:
+Six questions, each answered by running the pipeline's own code:
 
 1. training: what does Lightning cost? LitCVAE through `make_trainer` against a plain PyTorch loop
    over the same CVAE, DataLoader, optimizer and epochs (target: Lightning >= 0.8x plain); again
@@ -12,7 +12,10 @@ Five questions, each answered by running the pipeline's own code:
 4. mnist: the same at MNIST size (60k 28x28 images made here): preprocess, generation, and the
    training data path (PNGs decoded once into arrays, none in the training loop);
 5. audit: does the label audit find flipped labels and foreign images injected into the digits,
-   next to cleanlab (`--only-audit` runs just this part; see `pipeline/bench/audit.py`).
+   next to cleanlab (`--only-audit` runs just this part; see `pipeline/bench/audit.py`);
+6. cluster: learning-curve cells under `executor: processes` and `ray` back to back, Ray's
+   per-task overhead with empty cells, and the projected wall time on more CPUs or GPUs
+   (`--only-cluster` runs just this part; see `pipeline/bench/cluster.py`; skipped without ray).
 
 Memory is the peak RSS (high-water mark) of a fresh child process per measurement, so one
 measurement cannot inflate the next. `--quick` shrinks every size for a smoke run.
@@ -37,16 +40,18 @@ import torch
 from rich.console import Console
 
 from pipeline.bench.audit import bench_audit
+from pipeline.bench.cluster import bench_cluster
 from pipeline.bench.dag import QUICK_PARAMS, bench_dag
 from pipeline.bench.generation import bench_generation
 from pipeline.bench.measure import ROOT
 from pipeline.bench.mnist import bench_mnist
-from pipeline.bench.render import render, render_audit
+from pipeline.bench.render import render, render_audit, render_cluster
 from pipeline.models.batched import measure_speedup
 from pipeline.bench.training import TARGET_RATIO, compare_training, digits_splits, tiled
 from pipeline.config import Params, load_params
 from pipeline.data import parquet
 from pipeline.errors import cli_guard
+from pipeline.evaluation.cell import Splits
 
 
 @dataclass(frozen=True)
@@ -62,16 +67,17 @@ class Sizes:
     classifier_steps: int = 100
     audit_images: int | None = None  # the digits pool cut to this many before faults go in; None = all
     audit_epochs: int | None = None  # VAE epochs of the audit benchmark; None = vae.epochs from params
+    cluster_seeds: int = 0  # seeds (x params' train sizes) of the processes-vs-ray comparison; 0 skips it
 
 
 FULL = Sizes(
     train_images=4 * 1077, train_epochs=2, repeats=5, small_epochs=30,
-    generate=(10_000, 1_000_000), mnist_images=60_000, mnist_train_steps=60,
+    generate=(10_000, 1_000_000), mnist_images=60_000, mnist_train_steps=60, cluster_seeds=4,
 )
 QUICK = Sizes(
     train_images=2 * 1077, train_epochs=1, repeats=3, small_epochs=10,
     generate=(2_000, 20_000), mnist_images=6_000, mnist_train_steps=15, classifier_fits=6, classifier_steps=20,
-    audit_images=400, audit_epochs=10,
+    audit_images=400, audit_epochs=10, cluster_seeds=2,
 )
 
 
@@ -91,7 +97,7 @@ def run(
     params: Params, sizes: Sizes, skip_dag: bool = False, quick: bool = False, profile: bool = False,
     say: Callable[[str], None] = print,
 ) -> dict:
-    """All five benchmarks in a temporary folder; the JSON-ready results."""
+    """All six benchmarks in a temporary folder; the JSON-ready results."""
     machine = machine_info()
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
         workdir = Path(tmp)
@@ -115,6 +121,7 @@ def run(
         say(f"mnist: {sizes.mnist_images} images of 28x28")
         mnist = bench_mnist(sizes.mnist_images, params, workdir / "mnist", train_steps=sizes.mnist_train_steps)
         audit = audit_part(params, sizes, digits, say)
+        cluster = cluster_part(params, sizes, digits, say)
     return {
         "machine": {**machine, "load_average_1m_end": os.getloadavg()[0]},
         "mode": "quick" if quick else "full",
@@ -132,7 +139,18 @@ def run(
         "dag": dag,
         "mnist": mnist,
         "audit": audit,
+        "ray_task_overhead_s": cluster.get("ray_task_overhead_s"),
+        "ray_vs_processes_ratio": cluster.get("ray_vs_processes_ratio"),
+        "cluster": cluster,
     }
+
+
+def cluster_part(params: Params, sizes: Sizes, digits: Path, say: Callable[[str], None]) -> dict:
+    """Processes vs Ray on the digits splits; `{"skipped": why}` without ray or cells to run."""
+    if not sizes.cluster_seeds:
+        return {"skipped": "cluster_seeds is 0"}
+    splits = Splits(*(parquet.read_imageset(digits / f"{name}.parquet") for name in ("pool", "val", "test")))
+    return bench_cluster(splits, params, sizes.cluster_seeds, say=say)
 
 
 def audit_part(params: Params, sizes: Sizes, digits: Path, say: Callable[[str], None]) -> dict:
@@ -142,6 +160,21 @@ def audit_part(params: Params, sizes: Sizes, digits: Path, say: Callable[[str], 
         keep = np.random.default_rng(params.seed).permutation(len(pool))[: sizes.audit_images]
         pool = pool.subset(np.sort(keep))
     return bench_audit(params, pool, val, sizes.audit_epochs, say=say)
+
+
+def run_only_cluster(params: Params, sizes: Sizes, quick: bool, say: Callable[[str], None] = print) -> dict:
+    """`--only-cluster`: the processes-vs-Ray comparison alone."""
+    machine = machine_info()
+    with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
+        cluster = cluster_part(params, sizes, digits_splits(params, Path(tmp)), say)
+    return {
+        "machine": {**machine, "load_average_1m_end": os.getloadavg()[0]},
+        "mode": "quick" if quick else "full",
+        "sizes": asdict(sizes),
+        "ray_task_overhead_s": cluster.get("ray_task_overhead_s"),
+        "ray_vs_processes_ratio": cluster.get("ray_vs_processes_ratio"),
+        "cluster": cluster,
+    }
 
 
 def run_only_audit(params: Params, sizes: Sizes, quick: bool, say: Callable[[str], None] = print) -> dict:
@@ -171,6 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, metavar="FILE", help="also write the JSON to FILE")
     parser.add_argument("--profile", action="store_true", help="cProfile a Lightning fit even when the ratio meets its target")
     parser.add_argument("--only-audit", action="store_true", help="run only the label-audit benchmark (flipped labels, foreign images)")
+    parser.add_argument("--only-cluster", action="store_true", help="run only the processes-vs-Ray comparison of learning-curve cells")
     parser.add_argument(
         "--params", type=Path, default=ROOT / "params.yaml", help="batch size, lr, threads... (default: the project's params.yaml)"
     )
@@ -181,6 +215,8 @@ def main(argv: list[str] | None = None) -> None:
         say = lambda message: progress.print(f"bench: {message}")  # noqa: E731
         if args.only_audit:
             results = run_only_audit(load_params(args.params), sizes, args.quick, say)
+        elif args.only_cluster:
+            results = run_only_cluster(load_params(args.params), sizes, args.quick, say)
         else:
             results = run(load_params(args.params), sizes, args.skip_dag, args.quick, args.profile, say)
     text = json.dumps(results, indent=2)
@@ -191,6 +227,8 @@ def main(argv: list[str] | None = None) -> None:
         print(text)
     elif args.only_audit:
         render_audit(results, Console())
+    elif args.only_cluster:
+        Console().print(render_cluster(results["cluster"]))
     else:
         render(results, Console())
 

@@ -113,7 +113,26 @@ def render(results: dict, console: Console) -> None:
     if results.get("audit"):
         console.print(audit_table(results["audit"]))
         console.print(f"cleanlab: {results['audit']['cleanlab']}")
+    if results.get("cluster"):
+        console.print(render_cluster(results["cluster"]))
     _machine_lines(results, console)
+
+
+def render_cluster(c: dict) -> Table | str:
+    if "skipped" in c:
+        return f"cluster: skipped ({c['skipped']})"
+    rows = [
+        ("cells", f"{c['cells']} ({c['seeds']} seeds x sizes {c['train_sizes']} + whole-pool fits), {c['workers']} workers"),
+        ("processes", f"{c['processes_wall_s']:.1f} s"),
+        ("ray (local instance, start and stop included)", f"{c['ray_wall_s']:.1f} s (start {c['ray_start_s']:.1f} s)"),
+        ("ray_vs_processes_ratio", f"{c['ray_vs_processes_ratio']:.2f} (target <= 1.15)"),
+        ("ray_task_overhead_s", f"{c['ray_task_overhead_s']:.3f} s per task"),
+        ("Ray's own memory / its workers'", f"{c['ray_memory_mib']['ray_own']:,.0f} / {c['ray_memory_mib']['workers']:,.0f} MiB"),
+        *((f"CPU seconds per cell, {key}", f"{value:.1f} s") for key, value in c["cpu_seconds_per_cell"]["ray"].items()),
+    ]
+    for run, p in c["projection"].items():
+        rows.append((f"projected {run} ({p['cells']} cells)", ", ".join(f"{k.removesuffix('_s').replace('_', ' ')}: {v:.0f} s" for k, v in p.items() if k != "cells")))
+    return _table("Learning-curve cells: processes vs Ray, and projected on a cluster", rows)
 
 
 def _machine_lines(results: dict, console: Console) -> None:

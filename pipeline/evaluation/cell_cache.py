@@ -55,14 +55,15 @@ class CellCache:
 
 def run_key(splits: tuple[ImageSet, ...], params: Params) -> str:
     """What a cell's result depends on: the images and labels, the params that reach a cell (not
-    how many workers run them, nor the progress bar), and the source of the pipeline package."""
+    where or in how many workers they run, nor the progress bar), and the source of the pipeline package."""
     digest = hashlib.sha256()
     for data in splits:
         digest.update(data.images.tobytes())
         digest.update(data.labels.tobytes())
         digest.update(json.dumps(data.class_names).encode())
     settings = params.model_dump(mode="json")
-    settings["evaluate"].pop("workers", None)
+    for where in ("workers", "executor", "ray_address", "cell_cpus", "cell_gpus"):  # where cells run, not what they give
+        settings["evaluate"].pop(where, None)
     settings["trainer"].pop("progress_bar", None)
     digest.update(json.dumps(settings, sort_keys=True).encode())
     digest.update(code_digest().encode())

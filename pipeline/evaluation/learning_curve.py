@@ -7,11 +7,8 @@ summary with confidence intervals over seeds.
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
 import time
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 from rich.progress import Progress, TimeElapsedColumn
@@ -19,53 +16,33 @@ from rich.progress import Progress, TimeElapsedColumn
 from pipeline.config import Params
 from pipeline.evaluation import cleaning_summary, intervals, quality_gain, rare_summary
 from pipeline.evaluation.arms import ARMS, Arm
-from pipeline.evaluation.cell import Splits, run_cell, run_full
+from pipeline.evaluation.cell import Splits
 from pipeline.evaluation.cell_cache import CellCache
+from pipeline.evaluation.executors import describe, results as run_tasks
 from pipeline.evaluation.quality import QUALITY_KEYS
 
 
 def run(splits: Splits, params: Params, show_progress: bool = True, cache: CellCache | None = None) -> tuple[list[dict], list[dict]]:
     """(one record per cell, one score per seed of the whole-pool arm).
 
-    Cells are independent (each seeds its own fits), so they run in `evaluate.workers` processes
-    and come back in order: the results depend on params, never on the number of workers. With a
-    `cache`, cells an interrupted run finished are taken from it and each new one is stored."""
+    Cells are independent (each seeds its own fits), so they run wherever `evaluate.executor`
+    says (`executors.py`: worker processes or Ray tasks) and come back in order: the results
+    depend on params, never on the executor or the number of workers or nodes. With a `cache`,
+    cells an interrupted run finished are taken from it and each new one is stored."""
     cfg = params.evaluate
     tasks = [("cell", size, seed) for size in cfg.train_sizes for seed in cfg.seeds] + [("full", 0, seed) for seed in cfg.seeds]
     results: list[dict | None] = [cache.get(task) if cache else None for task in tasks]
     todo = [i for i, result in enumerate(results) if result is None]
     with CellProgress(len(tasks), show_progress, reused=len(tasks) - len(todo)) as progress:
-        for j, result in _results([tasks[i] for i in todo], splits, params):
+        for j, result in run_tasks([tasks[i] for i in todo], splits, params):
             i = todo[j]
             results[i] = result
             if cache:
                 cache.put(tasks[i], result)
-            kind, size, seed = tasks[i]
-            progress.done(f"n={size} seed={seed}" if kind == "cell" else f"whole pool, seed={seed}")
+            progress.done(describe(tasks[i]))
     cells = [r for r, task in zip(results, tasks) if task[0] == "cell"]
     full = [r for r, task in zip(results, tasks) if task[0] == "full"]
     return cells, full
-
-
-def _results(tasks: list[tuple[str, int, int]], splits: Splits, params: Params) -> Iterator[tuple[int, dict]]:
-    """(task index, result) as tasks finish: in this process for one worker, else in worker
-    processes (spawned: forking a process whose torch thread pool runs can hang)."""
-    if params.evaluate.workers == 1:
-        for i, task in enumerate(tasks):
-            yield i, _run_task(splits, params, task)
-        return
-    context = multiprocessing.get_context("spawn")
-    # Largest cells first, so the last task to finish is a short one and no worker idles long.
-    longest_first = sorted(range(len(tasks)), key=lambda i: (tasks[i][0] != "cell", -tasks[i][1], i))
-    with ProcessPoolExecutor(params.evaluate.workers, mp_context=context) as pool:
-        futures = {pool.submit(_run_task, splits, params, tasks[i]): i for i in longest_first}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
-
-
-def _run_task(splits: Splits, params: Params, task: tuple[str, int, int]) -> dict:
-    kind, size, seed = task
-    return run_cell(splits, size, seed, params) if kind == "cell" else run_full(splits, seed, params)
 
 
 class CellProgress:

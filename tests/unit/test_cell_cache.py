@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Params
-from pipeline.evaluation import learning_curve
+from pipeline.evaluation import executors
 from pipeline.evaluation.cell_cache import CellCache
 from pipeline.stages import evaluate
 
@@ -27,7 +27,7 @@ def test_a_rerun_after_a_crash_reuses_finished_cells_and_writes_the_same_bytes(
     evaluate.run(params, digits_dir, tmp_path / "whole", show_progress=False, cache_dir=tmp_path / "cache-whole")
     assert not (tmp_path / "cache-whole").exists()  # a finished run leaves no cache behind
 
-    real_task, calls = learning_curve._run_task, []
+    real_task, calls = executors.run_task, []
 
     def dies_on_the_third(splits, params, task):
         calls.append(task)
@@ -35,7 +35,7 @@ def test_a_rerun_after_a_crash_reuses_finished_cells_and_writes_the_same_bytes(
             raise KeyboardInterrupt  # the process dies mid-run
         return real_task(splits, params, task)
 
-    monkeypatch.setattr(learning_curve, "_run_task", dies_on_the_third)
+    monkeypatch.setattr(executors, "run_task", dies_on_the_third)
     with pytest.raises(KeyboardInterrupt):
         evaluate.run(params, digits_dir, tmp_path / "out", show_progress=False, cache_dir=tmp_path / "cache")
     assert not (tmp_path / "out").exists()
