@@ -22,12 +22,12 @@ $(VENV)/.installed: $(PY) pyproject.toml constraints.txt
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP_INSTALL) -e ".[dev]"
+	$(PIP_INSTALL) -e ".[dev,ray]"
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv and install the pipeline
 
-install-dev: $(VENV)/.installed-dev  ## ... plus the test tools
+install-dev: $(VENV)/.installed-dev  ## ... plus the test tools and the Ray extra
 
 repro: install  ## run the whole DVC pipeline (dvc repro)
 	$(VENV)/bin/dvc repro
