@@ -51,11 +51,15 @@ class DatasetConfig(Strict):
     test_fraction: Fraction = 0.2
     val_fraction: Fraction = 0.2
     train_per_class: Positive | None = 10
+    unlabeled_path: str | None = None  # images without labels: a flat image folder, a .parquet or a .npz
+    unlabeled_per_class: Annotated[int, Field(ge=0)] | None = 0  # pool images per class whose labels are dropped; null = all
 
     @model_validator(mode="after")
     def _check(self) -> DatasetConfig:
         if self.test_fraction + self.val_fraction >= 1:
             raise ValueError("test_fraction + val_fraction must leave a training pool (< 1)")
+        if self.unlabeled_path and self.unlabeled_per_class != 0:
+            raise ValueError("unlabeled_per_class: set it to 0 when unlabeled_path gives the unlabeled images")
         if self.source != "sklearn_digits" and not self.path:
             raise ValueError(f"source {self.source!r} needs dataset.path")
         return self
