@@ -92,6 +92,8 @@ class VAEConfig(Strict):
     val_every_n_epochs: Positive = 5  # validation ELBO (early stopping, best epoch) every N epochs
     early_stopping_patience: Annotated[int, Field(ge=0)] = 30  # epochs; 0 turns early stopping off
     sample_every_n_epochs: Annotated[int, Field(ge=0)] = 25  # 0 turns sample grids off
+    semi_supervised: bool | Auto = "auto"  # M2 with a q(y|x) head; auto = when there are unlabeled images
+    alpha: Annotated[float, Field(gt=0)] = 1.0  # semi-supervised: weight of q(y|x)'s cross-entropy, times N_total / N_labeled
 
 
 class GenerateConfig(Strict):
