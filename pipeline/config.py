@@ -132,6 +132,7 @@ class EvaluateConfig(Strict):
     common_per_class: Positive = 50  # imbalanced: images of every other class (capped at what the pool has)
     label_noise: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # share of each cell's real labels flipped (seeded per cell)
     clean: Cleaning = "off"  # off | drop | relabel: the `real_cleaned` arm's treatment of the audit's label suspects
+    val_per_class: Positive | Literal["train_size"] | None = None  # val images per class a cell may use (drawn per seed); null = all
 
     @model_validator(mode="after")
     def _check(self) -> EvaluateConfig:
