@@ -127,16 +127,17 @@ class EvaluateConfig(Strict):
     budget: Positive = 6  # settings every arm tries on val (the same for every arm)
     workers: Positive = 2  # processes the learning-curve cells run in; results do not depend on it
     synthetic_weight: Annotated[float, Field(gt=0, le=1)] | Auto = "auto"  # loss weight of a synthetic row
-    scenario: Literal["balanced", "imbalanced"] = "balanced"  # imbalanced: rare classes get train_sizes images
+    scenario: Literal["balanced", "imbalanced", "semi_supervised"] = "balanced"  # see pipeline/evaluation/scenarios/
     rare_classes: Positive = 3  # imbalanced: classes drawn per seed to be rare
     common_per_class: Positive = 50  # imbalanced: images of every other class (capped at what the pool has)
     label_noise: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # share of each cell's real labels flipped (seeded per cell)
     clean: Cleaning = "off"  # off | drop | relabel: the `real_cleaned` arm's treatment of the audit's label suspects
+    unlabeled_per_class: Positive = 50  # semi_supervised: pool images per class (on average) whose labels no model reads
     val_per_class: Positive | Literal["train_size"] | None = None  # val images per class a cell may use (drawn per seed); null = all
 
     @model_validator(mode="after")
     def _check(self) -> EvaluateConfig:
-        if self.scenario == "imbalanced" and (self.clean != "off" or self.label_noise > 0):
+        if self.scenario != "balanced" and (self.clean != "off" or self.label_noise > 0):
             raise ValueError("clean: label noise and cleaning are measured in the balanced scenario only (set clean: off, label_noise: 0)")
         if self.scenario == "imbalanced":
             if max(self.train_sizes) >= self.common_per_class:

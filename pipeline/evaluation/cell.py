@@ -64,7 +64,7 @@ def real_subset(splits: Splits, size: int, seed: int, cfg: EvaluateConfig | None
     and the scenario's draw: those rows and what it adds, e.g. the rare classes)."""
     cfg = cfg or EvaluateConfig()
     cell = scenarios.get(cfg.scenario).draw(splits.pool, size, seed, cfg)
-    rest = np.setdiff1d(np.arange(len(splits.pool)), cell.index)
+    rest = np.setdiff1d(np.arange(len(splits.pool)), cell.used)
     rest = np.random.default_rng(seed).permutation(rest)[:HOLDOUT_CAP]
     return splits.pool.subset(cell.index), splits.pool.subset(np.sort(rest[0::2])), splits.pool.subset(np.sort(rest[1::2])), cell
 
@@ -86,10 +86,12 @@ def run_cell(splits: Splits, size: int, seed: int, params: Params) -> dict:
     splits = Splits(splits.pool, cell_val(splits.val, size, seed, ev), splits.test)
     noisy = add_label_noise(real, ev.label_noise, seed, size)  # before anything trains on the labels
     real = noisy.data
-    vae, best = fit_cvae(real, splits.val, params.vae, params.trainer, seed, progress_bar=False)
+    unlabeled = None if cell.unlabeled is None else splits.pool.images[cell.unlabeled]  # images only: no label read
+    vae, best = fit_cvae(real, splits.val, params.vae, params.trainer, seed, progress_bar=False, unlabeled=unlabeled)
     gen = scenario.generation(params.generate, cell)
     samples = SampleCache(vae.model, real, gen, seed, fit_judge(real, params, seed))
     extra, cleaning = extra_rows(vae.model, noisy, params, seed)
+    extra = {**extra, **scenario.extra_rows(vae, real, unlabeled, params, seed)}
     source = RowSource(real, samples, ev.classic_copies, seed, cell.rare, extra)
     arms = scenario.arms(ev)
     budget = effective_budget(arms, params)
@@ -114,7 +116,7 @@ def run_cell(splits: Splits, size: int, seed: int, params: Params) -> dict:
         record["cleaning"] = cleaning
     if ev.val_per_class is not None:
         record["val_size"] = len(splits.val)
-    return {**record, **scenario.record(tuned, arms, cell, real)}
+    return {**record, **scenario.record(tuned, arms, cell, real, vae, splits.test)}
 
 
 def run_full(splits: Splits, seed: int, params: Params) -> dict:

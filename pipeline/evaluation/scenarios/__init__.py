@@ -25,6 +25,12 @@ class Draw:
 
     index: np.ndarray
     rare: Rare | None = None
+    unlabeled: np.ndarray | None = None  # pool indices of images whose labels no model reads
+
+    @property
+    def used(self) -> np.ndarray:
+        """Every pool row the cell's models see: kept out of the quality metrics' real images."""
+        return self.index if self.unlabeled is None else np.union1d(self.index, self.unlabeled)
 
     @property
     def scored_classes(self) -> tuple[int, ...] | None:
@@ -44,14 +50,18 @@ class Scenario:
     per_class_means: Callable[[list[dict], tuple[Arm, ...]], dict]
     plot_tables: Callable[[dict, list[dict], tuple[Arm, ...]], dict[str, list[dict]]]
     generation: Callable[[GenerateConfig, Draw], GenerateConfig] = lambda gen, draw: gen
-    record: Callable[[dict, tuple[Arm, ...], Draw, ImageSet], dict] = lambda tuned, arms, draw, real: {}
+    # (tuned arms, arms, draw, real images, the cell's VAE module, test) -> keys the cell record adds;
+    # test only to score a reference model, never to choose.
+    record: Callable[..., dict] = lambda tuned, arms, draw, real, vae, test: {}
+    # (VAE module, real images, unlabeled images, params, seed) -> extra row kinds for `RowSource`
+    extra_rows: Callable[..., dict] = lambda vae, real, unlabeled, params, seed: {}
     marker: str | None = None  # a cell record key only this scenario writes (to tell cells apart)
 
 
 def _registry() -> dict[str, Scenario]:
-    from pipeline.evaluation.scenarios import balanced, imbalanced
+    from pipeline.evaluation.scenarios import balanced, imbalanced, semi_supervised
 
-    return {scenario.name: scenario for scenario in (balanced.SCENARIO, imbalanced.SCENARIO)}
+    return {scenario.name: scenario for scenario in (balanced.SCENARIO, imbalanced.SCENARIO, semi_supervised.SCENARIO)}
 
 
 def get(name: str) -> Scenario:

@@ -31,7 +31,7 @@ def generation(gen: GenerateConfig, cell: Draw) -> GenerateConfig:
     return gen.model_copy(update={"per_class": cell.rare.added_per_class(max(IMBALANCE_CANDIDATES["rare_fill"])), "ratio": None})
 
 
-def record(tuned: dict, arms: tuple[Arm, ...], cell: Draw, real: ImageSet) -> dict:
+def record(tuned: dict, arms: tuple[Arm, ...], cell: Draw, real: ImageSet, vae=None, test=None) -> dict:
     return {"rare_classes": list(cell.rare.classes), "class_counts": real.class_counts().tolist(), "best_by_val": best_by_val(tuned, arms)}
 
 
