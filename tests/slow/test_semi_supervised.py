@@ -66,3 +66,61 @@ def test_label_and_z_both_steer_the_decoder(fits) -> None:
     real = held_out.as_float()
     assert spread(by_z) > 0.1 * spread(real[held_out.labels == 0])
     assert spread(by_label) > 0.5 * spread(real)
+
+
+# --- the scenario's cell: what its models may read ------------------------------------------
+
+def band_set(per_class: int, seed: int) -> ImageSet:
+    """Class k lights up row band k; every image differs (noise), so rows are recognisable."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(3), per_class)
+    images = rng.integers(0, 60, (len(labels), 8, 8, 1)).astype(np.uint8)
+    for i, k in enumerate(labels):
+        images[i, 2 * k : 2 * k + 3] = rng.integers(180, 256, (3, 8, 1))
+    return ImageSet(images, labels, ("a", "b", "c"))
+
+
+def as_json(record: dict) -> str:
+    import json
+
+    from pipeline.atomic import to_plain
+
+    return json.dumps(to_plain(record), sort_keys=True)
+
+
+def test_hidden_labels_are_never_read_and_test_only_scores(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from pipeline.evaluation import cell as protocol
+    from pipeline.evaluation.cell import Splits
+    from pipeline.evaluation.scenarios import semi_supervised
+
+    params = parse_params({
+        "trainer": {"progress_bar": False},
+        "vae": {"epochs": 2, "val_every_n_epochs": 1, "early_stopping_patience": 0, "sample_every_n_epochs": 0, "hidden_channels": 8, "latent_dim": 4},
+        "generate": {"batch_size": 16},
+        "evaluate": {"scenario": "semi_supervised", "seeds": [0], "train_sizes": [3], "steps": 3, "classic_copies": 1, "budget": 2, "unlabeled_per_class": 5},
+    })
+    splits = Splits(pool=band_set(30, 0), val=band_set(4, 1), test=band_set(4, 2))
+    fixed = semi_supervised.draw(splits.pool, 3, 0, params.evaluate)
+    # The labeled draw reads the labeled rows' classes; pin it, so only the hidden labels change below.
+    pinned = dataclasses.replace(semi_supervised.SCENARIO, draw=lambda *args: fixed)
+    monkeypatch.setattr(semi_supervised, "SCENARIO", pinned)
+    assert not set(fixed.index) & set(fixed.unlabeled) and len(fixed.unlabeled) == 15
+
+    first = protocol.run_cell(splits, 3, 0, params)
+    labels = splits.pool.labels.copy()
+    hidden = fixed.unlabeled
+    labels[hidden] = np.roll(labels[hidden], 1)  # every hidden label moves to another image
+    assert (labels[hidden] != splits.pool.labels[hidden]).any()
+    relabelled = Splits(ImageSet(splits.pool.images, labels, splits.pool.class_names), splits.val, splits.test)
+    assert as_json(protocol.run_cell(relabelled, 3, 0, params)) == as_json(first)
+
+    assert {arm: first["selection"][arm]["val_fits"] for arm in first["selection"]} == dict.fromkeys(first["selection"], 2)
+    assert set(first["scores"]) == {"real_classic", "pseudo_label", "vae_pseudo", "ssl_vae", "ssl_vae_pseudo"}
+
+    # test labels shuffled: every choice and every number but the test scores stays the same
+    shuffled = Splits(splits.pool, splits.val, ImageSet(splits.test.images, np.roll(splits.test.labels, 4), splits.test.class_names))
+    other = protocol.run_cell(shuffled, 3, 0, params)
+    for key in ("selection", "quality", "best_by_val", "vae_val_elbo", "unlabeled_count"):
+        assert as_json(other[key]) == as_json(first[key]), key
