@@ -1,11 +1,16 @@
 """The semi-supervised scenario's table and verdict line (`evaluate.scenario: semi_supervised`):
 every arm's accuracy, its gain over `real_classic` and over the best non-generative arm chosen on
 val per seed, with intervals and the smallest gain the design detects, and the share of the gap
-from `real_classic` to `full` it closes. Not yet wired into `report.py` (see docs/semi_supervised.md)."""
+from `real_classic` to `full` it closes; what fills `templates/semi_supervised.md.j2`."""
 
 from __future__ import annotations
 
+from collections import Counter
+
+from pipeline.config import Params
 from pipeline.evaluation.arms import FULL, SEMI_SUPERVISED_ARMS, VAE_CLASSIFIER, label
+from pipeline.evaluation.selection import SEMI_CANDIDATES, show_value
+from pipeline.reporting import selection_tables
 from pipeline.reporting.tables import fmt, fmt_ci, fmt_mde
 
 ROWS = (*(arm.name for arm in SEMI_SUPERVISED_ARMS), VAE_CLASSIFIER.name, "best_non_generative", "best_generative")
@@ -48,3 +53,37 @@ def verdict(metrics: dict, size: int) -> str:
         f"Not shown: at {size} labeled images per class the best VAE arm differs from the best non-generative one by "
         f"{gain:+.1f} points [{lo:+.1f}, {hi:+.1f}]; a gain of {fmt(e['mde_vs_best'] * 100, digits=1)} points or more would have been seen."
     )
+
+
+GAINS_LABELS = {
+    "ylabel": "accuracy gain over real + classic (points)",
+    "title": "Gain over the labeled images with classic augmentation (95% CI of the paired difference)",
+}
+
+
+def picks(cells: list[dict], size: int, kind: str) -> str:
+    counts = Counter(c["best_by_val"][kind] for c in cells if c["size"] == size)
+    return ", ".join(f"{label(name)} {n}" for name, n in counts.most_common())
+
+
+def headline(metrics: dict, size: int) -> str:
+    block = metrics[f"n{size}"]
+    parts = [f"{label(name)} {fmt_ci(block[name], 'gain', signed=True)}" for name in GENERATIVE + ("pseudo_label",) if name in block]
+    return f"At {size} labeled images per class, gains over real + classic augmentation (points, 95% CI): " + "; ".join(parts) + "."
+
+
+def context(params: Params, metrics: dict, cells: list[dict], size: int) -> dict:
+    ev = params.evaluate
+    return {
+        "answer": verdict(metrics, size),
+        "headline": headline(metrics, size),
+        "results_tables": [(s, results_table(metrics, s)) for s in ev.train_sizes],
+        "chosen_table": selection_tables.chosen_table(cells, SEMI_SUPERVISED_ARMS),
+        "semi": {
+            "unlabeled": ev.unlabeled_per_class,
+            "thresholds": " / ".join(map(show_value, SEMI_CANDIDATES["pseudo_threshold"])),
+            "rounds": " / ".join(map(show_value, SEMI_CANDIDATES["pseudo_rounds"])),
+            "picked_fix": "best non-generative: " + picks(cells, size, "non_generative"),
+            "picked_vae": "best VAE arm: " + picks(cells, size, "generative"),
+        },
+    }
