@@ -54,11 +54,15 @@ class DatasetConfig(Strict):
     test_fraction: Fraction = 0.2
     val_fraction: Fraction = 0.2
     train_per_class: Positive | None = 10
+    unlabeled_path: str | None = None  # images without labels: a flat image folder, a .parquet or a .npz
+    unlabeled_per_class: Annotated[int, Field(ge=0)] | None = 0  # pool images per class whose labels are dropped; null = all
 
     @model_validator(mode="after")
     def _check(self) -> DatasetConfig:
         if self.test_fraction + self.val_fraction >= 1:
             raise ValueError("test_fraction + val_fraction must leave a training pool (< 1)")
+        if self.unlabeled_path and self.unlabeled_per_class != 0:
+            raise ValueError("unlabeled_per_class: set it to 0 when unlabeled_path gives the unlabeled images")
         if self.source != "sklearn_digits" and not self.path:
             raise ValueError(f"source {self.source!r} needs dataset.path")
         return self
@@ -93,6 +97,8 @@ class VAEConfig(Strict):
     val_every_n_epochs: Positive = 5  # validation ELBO (early stopping, best epoch) every N epochs
     early_stopping_patience: Annotated[int, Field(ge=0)] = 30  # epochs; 0 turns early stopping off
     sample_every_n_epochs: Annotated[int, Field(ge=0)] = 25  # 0 turns sample grids off
+    semi_supervised: bool | Auto = "auto"  # M2 with a q(y|x) head; auto = when there are unlabeled images
+    alpha: Annotated[float, Field(gt=0)] = 1.0  # semi-supervised: weight of q(y|x)'s cross-entropy, times N_total / N_labeled
 
 
 class GenerateConfig(Strict):
@@ -126,7 +132,7 @@ class EvaluateConfig(Strict):
     budget: Positive = 6  # settings every arm tries on val (the same for every arm)
     workers: Positive = 2  # processes the learning-curve cells run in; results do not depend on it
     synthetic_weight: Annotated[float, Field(gt=0, le=1)] | Auto = "auto"  # loss weight of a synthetic row
-    scenario: Literal["balanced", "imbalanced"] = "balanced"  # imbalanced: rare classes get train_sizes images
+    scenario: Literal["balanced", "imbalanced", "semi_supervised"] = "balanced"  # see pipeline/evaluation/scenarios/
     rare_classes: Positive = 3  # imbalanced: classes drawn per seed to be rare
     common_per_class: Positive = 50  # imbalanced: images of every other class (capped at what the pool has)
     label_noise: Annotated[float, Field(ge=0, le=0.5)] = 0.0  # share of each cell's real labels flipped (seeded per cell)
@@ -135,10 +141,12 @@ class EvaluateConfig(Strict):
     ray_address: str | None = None  # ray: None starts a local Ray for the run; "auto", "host:port" or "ray://host:port" joins a cluster
     cell_cpus: Annotated[float, Field(gt=0)] = 1  # ray: CPUs one cell's task asks for
     cell_gpus: Annotated[float, Field(ge=0)] = 0  # ray: GPUs one cell's task asks for (0.25: four cells share a GPU)
+    unlabeled_per_class: Positive = 50  # semi_supervised: pool images per class (on average) whose labels no model reads
+    val_per_class: Positive | Literal["train_size"] | None = None  # val images per class a cell may use (drawn per seed); null = all
 
     @model_validator(mode="after")
     def _check(self) -> EvaluateConfig:
-        if self.scenario == "imbalanced" and (self.clean != "off" or self.label_noise > 0):
+        if self.scenario != "balanced" and (self.clean != "off" or self.label_noise > 0):
             raise ValueError("clean: label noise and cleaning are measured in the balanced scenario only (set clean: off, label_noise: 0)")
         if self.scenario == "imbalanced":
             if max(self.train_sizes) >= self.common_per_class:

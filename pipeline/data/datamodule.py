@@ -2,7 +2,7 @@
 
 `ArrayDataset` implements `__getitems__`, so a DataLoader fetches a whole batch with one
 fancy-index instead of `batch_size` calls; with augmentation it runs albumentations per image on
-the uint8 arrays (never on PNG bytes).
+the uint8 arrays (never on PNG bytes). Unlabeled images join the training rows with label -1.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from pipeline.data.augment import augment_batch, classic_transform
 from pipeline.data.imageset import ImageSet
 from pipeline.data.parquet import read_imageset
 
+UNLABELED = -1  # the label of an unlabeled training row (the semi-supervised VAE sums it out)
+
 
 class ArrayDataset(Dataset):
     def __init__(
@@ -27,11 +29,19 @@ class ArrayDataset(Dataset):
         data: ImageSet,
         weights: np.ndarray | None = None,
         transform: A.Compose | None = None,
+        unlabeled: np.ndarray | None = None,
     ) -> None:
         self.images = data.images  # (N, H, W, C) uint8, kept for augmentation
         self.tensor = torch.from_numpy(data.as_float())  # (N, C, H, W) in [0, 1]
         self.labels = torch.from_numpy(data.labels)
-        self.weights = torch.ones(len(data)) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+        if unlabeled is not None and len(unlabeled):  # (U, H, W, C) uint8 rows after the labeled ones
+            self.images = np.concatenate([self.images, unlabeled])
+            as_float = np.ascontiguousarray(unlabeled.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+            self.tensor = torch.cat([self.tensor, torch.from_numpy(as_float)])
+            self.labels = torch.cat([self.labels, torch.full((len(unlabeled),), UNLABELED, dtype=torch.int64)])
+        self.weights = torch.ones(len(self.labels))
+        if weights is not None:
+            self.weights[: len(data)] = torch.as_tensor(weights, dtype=torch.float32)
         self.transform = transform
 
     def __len__(self) -> int:
@@ -90,11 +100,12 @@ class ImageDataModule(pl.LightningDataModule):
         augment: bool = False,
         seed: int = 0,
         train_weights: np.ndarray | None = None,
+        unlabeled: np.ndarray | None = None,
     ) -> None:
         super().__init__()
         self._train_source, self._val_source = train, val
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
-        self.augment, self.train_weights = augment, train_weights
+        self.augment, self.train_weights, self.unlabeled = augment, train_weights, unlabeled
         self.train_set: ImageSet | None = None
         self.val_set: ImageSet | None = None
         self._loader_rng: torch.Generator | None = None
@@ -108,7 +119,7 @@ class ImageDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         self._transform = classic_transform(self.seed) if self.augment else None
-        dataset = ArrayDataset(self.train_set, self.train_weights, self._transform)
+        dataset = ArrayDataset(self.train_set, self.train_weights, self._transform, self.unlabeled)
         batch = min(self.batch_size, len(dataset))
         loader = make_loader(dataset, batch, True, self.num_workers, self.seed)
         self._loader_rng = loader.generator

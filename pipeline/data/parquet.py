@@ -1,8 +1,9 @@
 """The Parquet contract every dataset file of the pipeline follows.
 
 Columns: `image` (struct {bytes: PNG, path: null}, Hugging Face's `Image` feature), `label`
-(int64, a `ClassLabel`), `label_name` (string) and `source` (`real` | `synthetic`); synthetic
-files add provenance columns. The `huggingface` schema metadata makes `datasets` decode images
+(int64, a `ClassLabel`), `label_name` (string) and `source` (`real` | `synthetic` |
+`unlabeled`); synthetic files add provenance columns. Unlabeled files (`unlabeled.parquet`) keep
+the same columns with `label` and `label_name` null, so one schema serves every file. The `huggingface` schema metadata makes `datasets` decode images
 and class names; the `pipeline` metadata keeps class names and image shape for our own readers.
 Arrow types are spelled out because `datasets` applies its features only on an exact match.
 """
@@ -78,8 +79,10 @@ class ImageParquetWriter:
         synthetic: bool = False,
         extra_fields: Sequence[pa.Field] = (),
         label_fields: Sequence[str] = (),
+        unlabeled: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.source = "synthetic" if synthetic else "unlabeled" if unlabeled else "real"
         self.class_names = tuple(class_names)
         self.schema = make_schema(self.class_names, image_shape, synthetic, extra_fields, label_fields)
         self.synthetic = synthetic
@@ -96,18 +99,19 @@ class ImageParquetWriter:
         return self._stack.__exit__(*exc)
 
     def write(
-        self, images: np.ndarray, labels: np.ndarray, extra: Mapping[str, object] | None = None
+        self, images: np.ndarray, labels: np.ndarray | None, extra: Mapping[str, object] | None = None
     ) -> None:
-        """images (N, H, W, C) uint8; `extra` maps each column beyond the contract's own (the
-        provenance of synthetic rows, the writer's `extra_fields`) to a scalar or an array."""
+        """images (N, H, W, C) uint8; `labels` None writes null labels (unlabeled rows); `extra`
+        maps each column beyond the contract's own (the provenance of synthetic rows, the
+        writer's `extra_fields`) to a scalar or an array."""
         n = len(images)
         columns = {
             "image": pa.array(
                 [{"bytes": encode_png(img), "path": None} for img in images], type=IMAGE_TYPE
             ),
-            "label": pa.array(np.asarray(labels, dtype=np.int64)),
-            "label_name": pa.array([self.class_names[i] for i in labels], type=pa.string()),
-            "source": pa.array(["synthetic" if self.synthetic else "real"] * n, type=pa.string()),
+            "label": pa.array(np.asarray(labels, dtype=np.int64)) if labels is not None else pa.nulls(n, pa.int64()),
+            "label_name": pa.array([None] * n if labels is None else [self.class_names[i] for i in labels], type=pa.string()),
+            "source": pa.array([self.source] * n, type=pa.string()),
         }
         for field in self.added_fields:
             value = (extra or {})[field.name]
@@ -124,6 +128,29 @@ def write_imageset(path: str | Path, data: ImageSet, batch_size: int = ROW_GROUP
     with ImageParquetWriter(path, data.class_names, (c, h, w)) as writer:
         for start in range(0, max(len(data), 1), batch_size):
             writer.write(data.images[start : start + batch_size], data.labels[start : start + batch_size])
+
+
+def write_unlabeled(
+    path: str | Path, images: np.ndarray, class_names: tuple[str, ...], batch_size: int = ROW_GROUP_SIZE
+) -> None:
+    """Write images without labels under the contract (null labels, source `unlabeled`). Zero
+    rows is a valid file: DVC needs the declared output even when a run has no unlabeled data."""
+    _, h, w, c = images.shape
+    with ImageParquetWriter(path, class_names, (c, h, w), unlabeled=True) as writer:
+        for start in range(0, max(len(images), 1), batch_size):
+            writer.write(images[start : start + batch_size], None)
+
+
+def read_unlabeled(path: str | Path) -> np.ndarray:
+    """The (N, H, W, C) uint8 images of an unlabeled contract file (N may be 0)."""
+    meta = read_metadata(path)
+    c, h, w = meta["image_shape"]
+    images = [
+        decode_stored(item["bytes"], c, path)
+        for batch in iter_batches(path, columns=["image"])
+        for item in batch.column("image").to_pylist()
+    ]
+    return np.stack(images) if images else np.zeros((0, h, w, c), np.uint8)
 
 
 def read_metadata(path: str | Path) -> dict:
@@ -161,6 +188,8 @@ def read_imageset(path: str | Path) -> ImageSet:
     images, labels = [], []
     for batch in iter_batches(path, columns=["image", "label"]):
         images.extend(decode_stored(item["bytes"], c, path, limits) for item in batch.column("image").to_pylist())
+        if batch.column("label").null_count:
+            raise PipelineError(f"{path}: rows without labels; an unlabeled file is read with read_unlabeled")
         labels.append(batch.column("label").to_numpy())
     stacked = np.stack(images) if images else np.zeros((0, h, w, c), np.uint8)
     return ImageSet(stacked, np.concatenate(labels).astype(np.int64) if labels else np.zeros(0, np.int64), class_names)

@@ -38,7 +38,7 @@ def split_test_val_pool(
 
 
 def per_class_subset(
-    labels: np.ndarray, per_class: int | None, seed: int, class_names: tuple[str, ...], what: str
+    labels: np.ndarray, per_class: int | None, seed: int | list[int], class_names: tuple[str, ...], what: str
 ) -> np.ndarray:
     """Indices of `per_class` images of each class, drawn with `seed`.
 

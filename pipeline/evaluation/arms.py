@@ -12,7 +12,7 @@ TRAINING = ("steps", "lr")
 SAMPLING = ("strategy", "temperature", "ratio", "min_confidence")
 # The imbalanced scenario's VAE arms: the amount of samples is `rare_fill`, shared by every adding arm.
 RARE_SAMPLING = ("strategy", "temperature", "min_confidence")
-SCENARIOS = ("balanced", "imbalanced")
+SCENARIOS = ("balanced", "imbalanced", "semi_supervised")
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,28 @@ IMBALANCED_ARMS: tuple[Arm, ...] = (
 CLEANED = Arm("real_cleaned", "real, labels cleaned", "cleaning the labels", "#17becf", rows=("cleaned",), gain_over_real=True)
 TRUE_LABELS = Arm("real_true_labels", "real, true labels (oracle)", "the true labels", "#bcbd22", rows=("true",), gain_over_real=True)
 
-BY_NAME: dict[str, Arm] = {arm.name: arm for arm in (*ARMS, FULL, *IMBALANCED_ARMS, CLEANED, TRUE_LABELS)}
+# The semi-supervised scenario (`evaluate.scenario: semi_supervised`): labeled images plus unlabeled
+# ones whose labels no model reads. The baseline is `real_classic`; self-training is the usual
+# non-generative use of the unlabeled images; the VAE, trained semi-supervised on both, labels them
+# (`vae_pseudo`, its q(y|x)) and samples (`ssl_vae`). Every arm keeps classic augmentation.
+_CLASSIC = (*TRAINING, "classic_copies")
+SEMI_SUPERVISED_ARMS: tuple[Arm, ...] = (
+    ARMS[1],  # real_classic
+    Arm("pseudo_label", "pseudo-labelling", "self-training on pseudo-labels", "#8c564b",
+        rows=("real", "classic", "pseudo"), knobs=(*_CLASSIC, "pseudo_threshold", "pseudo_rounds")),
+    Arm("vae_pseudo", "VAE pseudo-labels", "the semi-supervised VAE's pseudo-labels", "#e377c2",
+        rows=("real", "classic", "vae_pseudo"), knobs=(*_CLASSIC, "pseudo_threshold")),
+    Arm("ssl_vae", "real + classic + SSL-VAE samples", "samples of the semi-supervised VAE", "#d62728",
+        rows=("real", "classic", "vae"), knobs=(*_CLASSIC, *SAMPLING, "synthetic_weight"), extends="real_classic"),
+    Arm("ssl_vae_pseudo", "VAE pseudo-labels + samples", "the semi-supervised VAE's pseudo-labels and samples", "#9467bd",
+        rows=("real", "classic", "vae_pseudo", "vae"), knobs=(*_CLASSIC, "pseudo_threshold", *SAMPLING, "synthetic_weight"),
+        extends="vae_pseudo"),
+)
+VAE_CLASSIFIER = Arm("vae_classifier", "the VAE's q(y|x) (reference)", "the VAE's own classifier", "#bcbd22", rows=())
+
+BY_NAME: dict[str, Arm] = {
+    arm.name: arm for arm in (*ARMS, FULL, *IMBALANCED_ARMS, CLEANED, TRUE_LABELS, *SEMI_SUPERVISED_ARMS, VAE_CLASSIFIER)
+}
 NAMES: tuple[str, ...] = tuple(arm.name for arm in ARMS)
 VAE_ARMS: tuple[Arm, ...] = tuple(arm for arm in ARMS if arm.adds_vae)
 GAIN_ARMS: tuple[str, ...] = tuple(arm.name for arm in ARMS if arm.gain_over_real)

@@ -14,7 +14,7 @@ import numpy as np
 from rich.progress import Progress, TimeElapsedColumn
 
 from pipeline.config import Params
-from pipeline.evaluation import cleaning_summary, intervals, quality_gain, rare_summary
+from pipeline.evaluation import intervals, quality_gain, scenarios
 from pipeline.evaluation.arms import ARMS, Arm
 from pipeline.evaluation.cell import Splits
 from pipeline.evaluation.cell_cache import CellCache
@@ -76,20 +76,13 @@ class CellProgress:
 
 def summarize(cells: list[dict], full: list[dict], sizes: list[int], arms: tuple[Arm, ...] = ARMS) -> dict:
     """Nested metrics: {"n10": {"real_vae": {"acc_mean": ..., "gain_mean": ...}}, "full": ...};
-    `arms`: the balanced scenario's arms of the run (`arms.arms_for`); the imbalanced scenario has
-    its own arms and metrics (`rare_summary`)."""
+    each training size summarised by the cells' scenario (`scenarios/`), with `arms` the run's."""
     full_acc = [f["acc"] for f in full]
     out: dict = {"full": {**intervals.interval_keys("acc", intervals.mean_ci(full_acc)), **intervals.interval_keys("f1", intervals.mean_ci([f["f1"] for f in full]))}}
-    imbalanced = rare_summary.is_imbalanced(cells)
+    scenario = scenarios.of_cells(cells)
     for size in sizes:
         group = sorted((c for c in cells if c["size"] == size), key=lambda c: c["seed"])
-        if imbalanced:
-            block = rare_summary.summarize_size(group)
-        else:
-            acc = {arm.name: [c["scores"][arm.name]["acc"] for c in group] for arm in arms}
-            block = _arm_block(group, arms, acc, full_acc)
-            if "cleaning" in group[0]:
-                block["cleaning"] = cleaning_summary.summarize_size([c["cleaning"] for c in group], acc)
+        block = scenario.summarize_size(group, arms, full_acc)
         block["quality"] = {key: intervals.mean_ci([c["quality"][key] for c in group]).mean for key in QUALITY_KEYS}
         out[f"n{size}"] = block
     if any("quality_tries" in c for c in cells):
@@ -97,46 +90,11 @@ def summarize(cells: list[dict], full: list[dict], sizes: list[int], arms: tuple
     return out
 
 
-def _arm_block(group: list[dict], arms: tuple[Arm, ...], acc: dict[str, list[float]], full_acc: list[float]) -> dict:
-    """One training size of the balanced scenario: every arm's accuracy, F1 and gains; `acc` is
-    each arm's test accuracy per cell of `group`."""
-    block: dict = {}
-    for arm in arms:
-        f1 = [c["scores"][arm.name]["f1"] for c in group]
-        entry = {**intervals.interval_keys("acc", intervals.mean_ci(acc[arm.name])), **intervals.interval_keys("f1", intervals.mean_ci(f1))}
-        if arm.gain_over_real:
-            entry.update(intervals.gain_keys("gain", acc[arm.name], acc["real"]))
-            entry["gap_closed"] = intervals.gap_closed(float(np.mean(acc[arm.name])), float(np.mean(acc["real"])), float(np.mean(full_acc)))
-        if arm.gain_over_classic:
-            entry.update(intervals.gain_keys("gain_vs_classic", acc[arm.name], acc["real_classic"]))
-        entry["val_fits"] = int(max(c["selection"][arm.name]["val_fits"] for c in group))
-        block[arm.name] = entry
-    return block
-
-
 def per_class_means(cells: list[dict], arms: tuple[Arm, ...] = ARMS) -> dict:
-    """{"n10": {"real": [mean accuracy of class 0, ...]}}: which classes an arm helps or hurts."""
-    if rare_summary.is_imbalanced(cells):
-        return rare_summary.per_class_means(cells)
-    out: dict = {}
-    for size in sorted({c["size"] for c in cells}):
-        group = [c for c in cells if c["size"] == size]
-        out[f"n{size}"] = {arm.name: np.nanmean([c["scores"][arm.name]["per_class"] for c in group], axis=0).tolist() for arm in arms}
-    return out
+    """Per-class test accuracy (recall) averaged over seeds, as the cells' scenario reports it."""
+    return scenarios.of_cells(cells).per_class_means(cells, arms)
 
 
 def plot_tables(summary: dict, cells: list[dict], arms: tuple[Arm, ...] = ARMS) -> dict[str, list[dict]]:
-    """The rows of the CSV files `dvc plots` draws: the curve, the gains, every per-seed score."""
-    if rare_summary.is_imbalanced(cells):
-        return rare_summary.plot_tables(summary, cells)
-    sizes = sorted({c["size"] for c in cells})
-    names = [arm.name for arm in arms]
-    gaining = [arm.name for arm in arms if arm.gain_over_real]
-    curve = [{"train_size": s, **{arm: summary[f"n{s}"][arm]["acc_mean"] for arm in names}, "full": summary["full"]["acc_mean"]} for s in sizes]
-    gains = [{"train_size": s, **{arm: summary[f"n{s}"][arm]["gain_mean"] for arm in gaining}} for s in sizes]
-    results = [
-        {"train_size": c["size"], "seed": c["seed"], "arm": arm, "acc": c["scores"][arm]["acc"], "f1": c["scores"][arm]["f1"]}
-        for c in cells
-        for arm in names
-    ]
-    return {"learning_curve": curve, "gains": gains, "results": results}
+    """The rows of the CSV files `dvc plots` draws, as the cells' scenario lays them out."""
+    return scenarios.of_cells(cells).plot_tables(summary, cells, arms)

@@ -51,6 +51,9 @@ GENERATION_KNOBS = ("strategy", "temperature", "ratio", "min_confidence")
 # share of its gap to the common count, the same candidates for every adding arm; tau: logit
 # adjustment's scale of log(prior); weight_power: class weights (1/frequency)^power.
 IMBALANCE_CANDIDATES: dict[str, tuple] = {"rare_fill": (1.0, 0.5, 2.0), "tau": (1.0, 0.5), "weight_power": (1.0, 0.5)}
+# The semi-supervised scenario's knobs: the confidence a pseudo-label needs, and the rounds of
+# self-training (a round's student labels the unlabeled images for the next).
+SEMI_CANDIDATES: dict[str, tuple] = {"pseudo_threshold": (0.9, 0.7, 0.97), "pseudo_rounds": (1, 2)}
 LENGTH_FRACTIONS = (1.0, 0.5, 0.25)  # training lengths tried: these shares of `evaluate.steps`
 LR_FACTORS = (1.0, 0.4)  # learning rates tried: these multiples of `evaluate.lr`
 COPY_FRACTIONS = (1.0, 0.3)  # classic copies tried: these shares of `evaluate.classic_copies`
@@ -83,7 +86,7 @@ def knob_values(params: Params) -> dict[str, tuple]:
     values["steps"] = _distinct(max(1, round(ev.steps * f)) for f in LENGTH_FRACTIONS)
     values["lr"] = _distinct(ev.lr * f for f in LR_FACTORS)
     values["classic_copies"] = _distinct(max(1, round(ev.classic_copies * f)) for f in COPY_FRACTIONS)
-    return {**values, **IMBALANCE_CANDIDATES}
+    return {**values, **IMBALANCE_CANDIDATES, **SEMI_CANDIDATES}
 
 
 def _distinct(values) -> tuple:
@@ -207,6 +210,10 @@ def describe(setting: Setting) -> str:
         parts.append(f"w={setting['synthetic_weight']:g}")
     if "rare_fill" in setting:
         parts.append(f"rare fill {setting['rare_fill']:g}")
+    if "pseudo_threshold" in setting:
+        parts.append(f"pseudo conf>={setting['pseudo_threshold']:g}")
+    if "pseudo_rounds" in setting:
+        parts.append(f"{setting['pseudo_rounds']} round(s)")
     if "tau" in setting:
         parts.append(f"tau {setting['tau']:g}")
     if "weight_power" in setting:

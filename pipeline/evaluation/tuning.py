@@ -53,12 +53,14 @@ class RowSource:
 
     def __init__(
         self, real: ImageSet, samples: SampleCache | None, max_copies: int, seed: int, rare: Rare | None = None,
-        extra: dict[str, ImageSet] | None = None,
+        extra: dict[str, ImageSet | Callable[[Setting], ImageSet]] | None = None,
     ) -> None:
         self.real, self.samples, self.seed = real, samples, seed
         self.max_copies = max_copies
         self.rare = rare  # the imbalanced scenario's rare classes: what `rare_only` arms add to
-        self.extra = extra or {}  # rows built once elsewhere, by kind: "cleaned", "true" (cleaning.py)
+        # Rows built elsewhere, by kind: "cleaned", "true" (cleaning.py), or per setting: "pseudo",
+        # "vae_pseudo" (the semi-supervised scenario's pseudo-labelled unlabeled images).
+        self.extra = extra or {}
         self._copies: ImageSet | None = None
         self._rare_pools: dict[str, ImageSet] = {}
         self._built: dict[tuple, TrainingRows] = {}
@@ -84,7 +86,10 @@ class RowSource:
             parts.append(TrainingRows.of(self.real))
         for kind in arm.rows:
             if kind in self.extra:
-                parts.append(TrainingRows.of(self.extra[kind]))
+                rows = self.extra[kind]
+                rows = rows(setting) if callable(rows) else rows
+                if len(rows):  # no pseudo-label above the threshold: the arm trains on the rest
+                    parts.append(TrainingRows.of(rows))
         if "classic" in arm.rows:
             parts.append(TrainingRows.of(self.copies(int(setting["classic_copies"]))))
         if "vae" in arm.rows:

@@ -1,11 +1,21 @@
-"""`LitCVAE`: the training logic around `CVAE` (ELBO with beta and KL warm-up, logging)."""
+"""`LitCVAE`: the training logic around `CVAE` (ELBO with beta and KL warm-up, logging).
+
+Semi-supervised (M2, Kingma et al. 2014) when built with `semi_supervised=True`: a classifier
+q(y|x) joins the model; a batch row with label -1 is unlabeled, and its loss is the ELBO with the
+label summed out under q(y|x) (every class enumerated, none sampled) minus the entropy of q(y|x);
+labeled rows keep their ELBO and add an `alpha`-weighted cross-entropy of q(y|x), scaled by
+N_total / N_labeled as in the paper, without which q(y|x) never learns from the labels.
+"""
 
 from __future__ import annotations
 
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 
+from pipeline.data.datamodule import UNLABELED
 from pipeline.errors import PipelineError
+from pipeline.models.classifier import SmallCNN
 from pipeline.models.cvae import CVAE
 
 
@@ -23,10 +33,15 @@ class LitCVAE(pl.LightningModule):
         beta: float = 1.0,
         kl_warmup_epochs: int = 0,
         free_bits: float = 0.0,
+        semi_supervised: bool = False,
+        alpha: float = 0.1,
+        labeled_share: float = 1.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()  # lets `generate` rebuild the model from the checkpoint alone
         self.model = CVAE(channels, height, width, len(class_names), latent_dim, hidden, likelihood)
+        # Built only when used: an extra module would draw from the RNG and change a plain run.
+        self.classifier = SmallCNN(channels, len(class_names)) if semi_supervised else None
 
     def kl_weight(self, epoch: int) -> float:
         warmup = self.hparams.kl_warmup_epochs
@@ -48,9 +63,41 @@ class LitCVAE(pl.LightningModule):
     def objective(self, x: torch.Tensor, y: torch.Tensor, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(loss to minimise, per-image reconstruction NLL (B,), per-image KL (B,)) at `epoch`:
         the one definition of what training optimises, also used by the benchmark's plain loop."""
-        recon, kl_per_dim = self.model.loss_terms(x, y, per_dim=True)
-        loss = recon.mean() + self.kl_weight(epoch) * self.kl_penalty(kl_per_dim)
+        if self.classifier is None:
+            recon, kl_per_dim = self.model.loss_terms(x, y, per_dim=True)
+            loss = recon.mean() + self.kl_weight(epoch) * self.kl_penalty(kl_per_dim)
+            return loss, recon, kl_per_dim.sum(1)
+        labeled = y != UNLABELED
+        logits = self.classifier(x)  # (B, K)
+        recon_l, kl_l = self.model.loss_terms(x[labeled], y[labeled], per_dim=True)
+        log_q = F.log_softmax(logits[~labeled], dim=1)  # (U, K)
+        recon_u, kl_u = self.summed_out(x[~labeled], log_q.exp())
+        recon, kl_per_dim = torch.cat([recon_l, recon_u]), torch.cat([kl_l, kl_u])
+        entropy = -(log_q.exp() * log_q).sum()
+        cross_entropy = F.cross_entropy(logits[labeled], y[labeled], reduction="sum")
+        alpha = self.hparams.alpha / self.hparams.labeled_share
+        loss = (
+            recon.mean() + self.kl_weight(epoch) * self.kl_penalty(kl_per_dim)
+            + (alpha * cross_entropy - entropy) / len(x)
+        )
         return loss, recon, kl_per_dim.sum(1)
+
+    def summed_out(self, x: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reconstruction NLL (U,) and per-dimension KL (U, D) of unlabeled images, each the
+        expectation over labels under q(y|x) (U, K): every image decoded under every class."""
+        count, k = q.shape
+        every = torch.arange(k, device=x.device).repeat(count)  # (U*K,): image-major
+        recon, kl = self.model.loss_terms(x.repeat_interleave(k, dim=0), every, per_dim=True)
+        recon = (q * recon.view(count, k)).sum(1)
+        kl = (q.unsqueeze(-1) * kl.view(count, k, self.model.latent_dim)).sum(1)
+        return recon, kl
+
+    @torch.no_grad()
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """q(y|x) as class probabilities (B, K); only a semi-supervised model has it."""
+        if self.classifier is None:
+            raise PipelineError("vae: this VAE was not trained semi-supervised; it has no q(y|x)")
+        return F.softmax(self.classifier(x), dim=1)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y, _ = batch
@@ -80,7 +127,10 @@ class LitCVAE(pl.LightningModule):
         # the true bound rewards a latent the decoder ignores, so choosing epochs by it picks the
         # model whose samples are per-class templates. Synced so DDP sees the whole val set.
         objective = -(recon.mean() + self.hparams.beta * self.kl_penalty(kl_per_dim))
-        for name, value in (("elbo", -(recon + kl).mean()), ("objective", objective), ("recon", recon.mean()), ("kl", kl.mean())):
+        metrics = [("elbo", -(recon + kl).mean()), ("objective", objective), ("recon", recon.mean()), ("kl", kl.mean())]
+        if self.classifier is not None:
+            metrics.append(("accuracy", (self.classifier(x).argmax(1) == y).float().mean()))
+        for name, value in metrics:
             self.log(f"val/{name}", value, on_epoch=True, prog_bar=name == "elbo", batch_size=len(x), sync_dist=True)
 
     def configure_optimizers(self):

@@ -2,6 +2,7 @@
 the generate stage and the report share.
 
 `fit_cvae` keeps the epoch with the best validation objective (`vae.best_epoch_by`; `val` only, never `test`).
+Given unlabeled images (and `vae.semi_supervised` not false) it trains the semi-supervised M2 model.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import hashlib
 import math
 from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import EarlyStopping
@@ -24,11 +26,26 @@ from pipeline.models.training import BestWeights, make_trainer, quiet_lightning,
 
 
 
-def build_module(data: ImageSet, cfg: VAEConfig) -> LitCVAE:
+SEMI_SUPERVISED_KEYS = ("semi_supervised", "alpha", "labeled_share")
+
+
+def is_semi_supervised(cfg: VAEConfig, unlabeled: np.ndarray | None) -> bool:
+    """`vae.semi_supervised`: auto trains M2 exactly when there are unlabeled images; true also
+    without any (q(y|x) then learns from the alpha term alone: the labeled-only reference)."""
+    if cfg.semi_supervised == "auto":
+        return unlabeled is not None and len(unlabeled) > 0
+    return cfg.semi_supervised
+
+
+def build_module(data: ImageSet, cfg: VAEConfig, unlabeled: np.ndarray | None = None) -> LitCVAE:
     c, h, w = data.image_shape
+    extra = {}
+    if is_semi_supervised(cfg, unlabeled):
+        total = len(data) + (0 if unlabeled is None else len(unlabeled))
+        extra = {"semi_supervised": True, "alpha": cfg.alpha, "labeled_share": len(data) / total}
     return LitCVAE(
         c, h, w, list(data.class_names), cfg.latent_dim, cfg.hidden_channels, cfg.likelihood,
-        cfg.lr, cfg.beta, cfg.kl_warmup_epochs, cfg.free_bits,
+        cfg.lr, cfg.beta, cfg.kl_warmup_epochs, cfg.free_bits, **extra,
     )
 
 
@@ -42,11 +59,15 @@ def fit_cvae(
     extra_callbacks: list[pl.Callback] | None = None,
     ckpt_path: str | None = None,
     progress_bar: bool | None = None,
+    unlabeled: np.ndarray | None = None,
 ) -> tuple[LitCVAE, BestWeights]:
-    """Fit on `train`, keep the epoch with the best validation ELBO. Used by the stage and by
-    the learning curve, which trains one VAE per (size, seed) cell."""
+    """Fit on `train` (and `unlabeled` (N, H, W, C) images, semi-supervised), keep the epoch with
+    the best validation objective. Used by the stage and by the learning curve, which trains one
+    VAE per (size, seed) cell."""
     seed_all(seed, trainer_cfg)
-    module = build_module(train, cfg)
+    module = build_module(train, cfg, unlabeled)
+    if module.classifier is None:
+        unlabeled = None  # vae.semi_supervised: false ignores them
     monitor = f"val/{cfg.best_epoch_by}"  # see LitCVAE.validation_step for why `objective`
     best = BestWeights(monitor, mode="max")
     callbacks: list[pl.Callback] = [best, *(extra_callbacks or [])]
@@ -55,7 +76,7 @@ def fit_cvae(
         checks = math.ceil(cfg.early_stopping_patience / cfg.val_every_n_epochs)
         callbacks.append(EarlyStopping(monitor, mode="max", patience=checks))
     datamodule = ImageDataModule(
-        train, val, cfg.batch_size, trainer_cfg.num_workers, augment=cfg.augment, seed=seed
+        train, val, cfg.batch_size, trainer_cfg.num_workers, augment=cfg.augment, seed=seed, unlabeled=unlabeled
     )
     trainer = make_trainer(
         trainer_cfg, cfg.epochs, callbacks, logger, progress_bar, val_every_n_epochs=cfg.val_every_n_epochs
@@ -105,9 +126,12 @@ class SampleGrid(pl.Callback):
 
 def save_model(module: LitCVAE, path: Path) -> None:
     """A lean checkpoint: weights and hyperparameters, no optimizer or absolute paths."""
+    hparams = dict(module.hparams)
+    if not hparams.get("semi_supervised"):  # a plain VAE's checkpoint stays as it was before M2
+        hparams = {key: value for key, value in hparams.items() if key not in SEMI_SUPERVISED_KEYS}
     payload = {
         "state_dict": module.state_dict(),
-        "hyper_parameters": dict(module.hparams),
+        "hyper_parameters": hparams,
         "pytorch-lightning_version": pl.__version__,
     }
     write_checkpoint(payload, path)

@@ -14,10 +14,10 @@ import yaml
 
 from pipeline.config import Params
 from pipeline.data.imageset import ImageSet
-from pipeline.evaluation.arms import GAIN_ARMS, IMBALANCED_ARMS, NAMES
+from pipeline.evaluation.arms import GAIN_ARMS, IMBALANCED_ARMS, NAMES, SEMI_SUPERVISED_ARMS
 from pipeline.evaluation.selection import CANDIDATES, describe, knob_values, show_value
 from pipeline.models.cvae import CVAE
-from pipeline.reporting import charts, cleaning_section, figures, quality_section, rare_section, selection_tables, tables
+from pipeline.reporting import charts, cleaning_section, figures, quality_section, rare_section, selection_tables, semi_section, tables
 from pipeline.reporting.training_log import read_live_series
 from pipeline.reporting.verdict import answer, diagnosis, headline
 
@@ -45,6 +45,8 @@ def make_figures(
         quality_section.gain_figure(cells or [], metrics["quality_vs_gain"], fig_dir / "quality_vs_gain.png")
     if params.evaluate.scenario == "imbalanced":
         charts.gains(metrics, sizes, [arm.name for arm in IMBALANCED_ARMS[1:]], fig_dir / "gains.png", **rare_section.GAINS_LABELS)
+    elif params.evaluate.scenario == "semi_supervised":
+        charts.gains(metrics, sizes, [arm.name for arm in SEMI_SUPERVISED_ARMS[1:]], fig_dir / "gains.png", **semi_section.GAINS_LABELS)
     else:
         charts.learning_curve(metrics, sizes, list(NAMES), fig_dir / "learning_curve.png")
         charts.gains(metrics, sizes, list(GAIN_ARMS), fig_dir / "gains.png")
@@ -69,6 +71,8 @@ def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: d
     knobs = knob_values(params)
     if params.evaluate.scenario == "imbalanced":  # its own verdict, tables and prose (rare_section.py)
         scenario = rare_section.context(params, metrics, per_class, cells, size, data["class_names"])
+    elif params.evaluate.scenario == "semi_supervised":  # semi_section.py
+        scenario = semi_section.context(params, metrics, cells, size)
     else:
         scenario = {
             "answer": answer(metrics, size),
@@ -82,6 +86,7 @@ def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: d
     context = {
         **scenario,
         "imbalanced": params.evaluate.scenario == "imbalanced",
+        "semi_supervised": params.evaluate.scenario == "semi_supervised",
         "data": data,
         "classifier": params.evaluate.classifier.upper(),
         "seeds": len(params.evaluate.seeds),

@@ -16,8 +16,8 @@ from pipeline.atomic import write_json, write_text
 from pipeline.config import Params, load_params
 from pipeline.data.parquet import read_imageset
 from pipeline.errors import cli_guard
-from pipeline.evaluation import learning_curve
-from pipeline.evaluation.arms import ARMS, Arm, arms_for
+from pipeline.evaluation import learning_curve, scenarios
+from pipeline.evaluation.arms import ARMS, Arm
 from pipeline.evaluation.cell import Splits
 from pipeline.evaluation.cell_cache import CellCache
 from pipeline.stages._cli import stage_parser
@@ -37,8 +37,7 @@ def run(params: Params, data_dir: Path, reports_dir: Path, show_progress: bool =
 
 
 def run_arms(params: Params) -> tuple[Arm, ...]:
-    ev = params.evaluate
-    return arms_for(ev.scenario, ev.clean, ev.label_noise)
+    return scenarios.get(params.evaluate.scenario).arms(params.evaluate)
 
 
 def write_outputs(summary: dict, cells: list[dict], full: list[dict], reports_dir: Path, arms: tuple[Arm, ...] = ARMS) -> None:
@@ -62,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     args = stage_parser(__doc__, data_dir="data/processed", reports_dir="reports", cache_dir="models/.resume/evaluate").parse_args(argv)
     params = load_params(args.params)
     summary = run(params, args.data_dir, args.reports_dir, params.trainer.progress_bar, args.cache_dir)
-    key = "bal_acc_mean" if params.evaluate.scenario == "imbalanced" else "acc_mean"
+    key = scenarios.get(params.evaluate.scenario).headline
     for size in params.evaluate.train_sizes:
         block = summary[f"n{size}"]
         print(f"n={size}: " + ", ".join(f"{arm.name} {block[arm.name][key]:.3f}" for arm in run_arms(params)))

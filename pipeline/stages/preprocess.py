@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from pipeline.atomic import write_json
 from pipeline.config import Params, load_params
 from pipeline.data.imageset import ImageSet
-from pipeline.data.parquet import write_imageset
+from pipeline.data.parquet import write_imageset, write_unlabeled
 from pipeline.data.sources import load_dataset
+from pipeline.data.sources.unlabeled import load_unlabeled
 from pipeline.data.splits import per_class_subset, split_test_val_pool
 from pipeline.errors import cli_guard
 from pipeline.stages._cli import stage_parser
@@ -36,12 +39,32 @@ def run(params: Params, out_dir: Path, summary_path: Path | None = None) -> dict
         "test": data.subset(test),
         "pool": pool_set,
     }
+    unlabeled = unlabeled_images(params, pool_set, train_index)
     for name, split in splits.items():
         write_imageset(out_dir / f"{name}.parquet", split)
+    write_unlabeled(out_dir / "unlabeled.parquet", unlabeled, data.class_names)
     summary = fingerprint(splits)
+    if len(unlabeled):  # only then, so a run without unlabeled data keeps its summary as it was
+        summary["rows"]["unlabeled"] = len(unlabeled)
     if summary_path is not None:
         write_json(summary_path, summary)
     return summary
+
+
+def unlabeled_images(params: Params, pool: ImageSet, train_index: np.ndarray) -> np.ndarray:
+    """(N, H, W, C) images whose labels no model reads: from `dataset.unlabeled_path`, or drawn
+    per class from the pool images outside `train` (null per class = all of them)."""
+    cfg = params.dataset
+    if cfg.unlabeled_path:
+        return load_unlabeled(cfg, pool)
+    rest = np.setdiff1d(np.arange(len(pool)), train_index)
+    if cfg.unlabeled_per_class == 0:
+        rest = rest[:0]
+    elif cfg.unlabeled_per_class is not None:
+        rest = rest[per_class_subset(
+            pool.labels[rest], cfg.unlabeled_per_class, params.seed + 1, pool.class_names, "dataset.unlabeled_per_class"
+        )]
+    return pool.images[rest]
 
 
 def fingerprint(splits: dict[str, ImageSet]) -> dict:

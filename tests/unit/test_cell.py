@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from pipeline.config import Params
+from pipeline.config import EvaluateConfig, Params
+from pipeline.errors import PipelineError
 from pipeline.data.imageset import ImageSet
 from pipeline.evaluation import cell as protocol
 from pipeline.evaluation.arms import NAMES as ARMS
-from pipeline.evaluation.cell import Splits
+from pipeline.evaluation.cell import Splits, cell_val
 from pipeline.evaluation.learning_curve import QUALITY_KEYS, summarize
 from pipeline.models import classify
 
@@ -184,3 +185,17 @@ def test_choices_do_not_flip_with_the_float_reduction_order(tiny_params: Params,
         return {arm: s["chosen"] for arm, s in cell["selection"].items()}
 
     assert chosen(1) == chosen(2)
+
+
+def test_val_per_class_draws_that_many_val_images_per_class_per_seed() -> None:
+    labels = np.repeat(np.arange(3), 20)
+    val = ImageSet(np.arange(60, dtype=np.uint8).reshape(60, 1, 1, 1).repeat(8, 1).repeat(8, 2), labels, ("a", "b", "c"))
+    assert cell_val(val, 5, 0, EvaluateConfig()) is val  # null: the whole val split, as before
+    fixed = cell_val(val, 5, 0, EvaluateConfig(val_per_class=4))
+    assert fixed.class_counts().tolist() == [4, 4, 4]
+    same_size = cell_val(val, 5, 0, EvaluateConfig(val_per_class="train_size"))
+    assert same_size.class_counts().tolist() == [5, 5, 5]
+    assert set(fixed.images[:, 0, 0, 0]) <= set(same_size.images[:, 0, 0, 0])  # nested, like the training draws
+    assert set(cell_val(val, 5, 1, EvaluateConfig(val_per_class=4)).images[:, 0, 0, 0]) != set(fixed.images[:, 0, 0, 0])
+    with pytest.raises(PipelineError, match="evaluate.val_per_class"):
+        cell_val(val, 5, 0, EvaluateConfig(val_per_class=21))

@@ -116,3 +116,27 @@ def test_the_dvclive_logger_syncs_where_dvclive_would() -> None:
 
     assert update_train_epoch_metrics() and log_eval_end_metrics()
     assert not called_from(SYNC_POINTS)
+
+
+def test_unlabeled_images_train_the_semi_supervised_vae(tiny_params: Params, digits_dir: Path, tmp_path: Path) -> None:
+    from pipeline.data.parquet import write_unlabeled
+
+    pool = read_imageset(digits_dir / "pool.parquet")
+    write_unlabeled(tmp_path / "unlabeled.parquet", pool.images[:40], pool.class_names)
+    paths = (digits_dir / "train.parquet", digits_dir / "val.parquet")
+    summary = train_vae.run(tiny_params, *paths, tmp_path / "semi.ckpt", tmp_path / "live", tmp_path / "unlabeled.parquet")
+    assert 0 <= summary["best_val_accuracy"] <= 1
+    module = load_cvae(tmp_path / "semi.ckpt")
+    assert module.hparams.semi_supervised and module.classifier is not None
+    probs = module.classify(torch.from_numpy(pool.as_float()[:5]))
+    assert probs.shape == (5, 10) and torch.allclose(probs.sum(1), torch.ones(5))
+    # the default run's empty file (and semi_supervised: false) train the plain VAE, its checkpoint as before
+    train_vae.run(tiny_params, *paths, tmp_path / "plain.ckpt", tmp_path / "live2", digits_dir / "unlabeled.parquet")
+    off = tiny_params.model_copy(update={"vae": tiny_params.vae.model_copy(update={"semi_supervised": False})})
+    train_vae.run(off, *paths, tmp_path / "off.ckpt", tmp_path / "live3", tmp_path / "unlabeled.parquet")
+    for name in ("plain.ckpt", "off.ckpt"):
+        raw = torch.load(tmp_path / name, weights_only=True)
+        assert not set(vae.SEMI_SUPERVISED_KEYS) & set(raw["hyper_parameters"])
+        assert not any(key.startswith("classifier.") for key in raw["state_dict"])
+    with pytest.raises(PipelineError, match="q\\(y\\|x\\)"):
+        load_cvae(tmp_path / "plain.ckpt").classify(torch.zeros(1, 1, 8, 8))
