@@ -9,6 +9,11 @@ from pipeline.models.batched import FitJob, fit_many, forward_many
 from pipeline.models.classifier import SmallCNN
 
 STEPS, LR, BATCH = 12, 5e-3, 32
+# Fits of one job alone and among others run different kernels (grouped convolutions of another
+# size), so their weights agree to float rounding amplified over STEPS Adam steps, not bitwise:
+# with the portable kernels (pipeline/kernels.py) one weight in 70851 differed by 1.6e-4 (0.4 %
+# of it), under 1e-5 with AVX-512 ones. Mixing jobs up would move every weight by far more.
+TOL, RTOL = 1e-4, 1e-2
 
 
 def make_job(rows: int, seed: int, shape: tuple[int, int, int] = (1, 8, 8), classes: int = 3) -> FitJob:
@@ -46,7 +51,7 @@ def together() -> list[dict[int, SmallCNN]]:
 def test_fitting_together_equals_fitting_alone(together: list[dict[int, SmallCNN]]) -> None:
     for job, models in zip(JOBS, together):
         alone = fit_many([job], 3, STEPS, LR, BATCH)[0][STEPS]
-        torch.testing.assert_close(params(models[STEPS]), params(alone), atol=1e-5, rtol=0)
+        torch.testing.assert_close(params(models[STEPS]), params(alone), atol=TOL, rtol=RTOL)
         assert (predict(models[STEPS], HELD_OUT) == predict(alone, HELD_OUT)).all()
 
 
@@ -75,7 +80,7 @@ def test_different_seeds_give_different_models(together: list[dict[int, SmallCNN
 def test_snapshot_equals_a_run_of_that_length(together: list[dict[int, SmallCNN]]) -> None:
     assert set(together[1]) == {5, STEPS}
     short = fit_many([JOBS[1]], 3, 5, LR, BATCH)[0][5]
-    torch.testing.assert_close(params(together[1][5]), params(short), atol=1e-5, rtol=0)
+    torch.testing.assert_close(params(together[1][5]), params(short), atol=TOL, rtol=RTOL)
 
 
 def test_weights_are_normalised_per_batch() -> None:
@@ -125,7 +130,7 @@ def test_groups_that_fit_in_cache_give_the_same_models(
     monkeypatch.setattr(batched, "CACHE_BYTES", 1)  # one job per group
     apart = fit_many(JOBS, 3, STEPS, LR, BATCH, snapshots=(5,))
     for first, second in zip(together, apart):
-        torch.testing.assert_close(params(first[STEPS]), params(second[STEPS]), atol=1e-5, rtol=0)
+        torch.testing.assert_close(params(first[STEPS]), params(second[STEPS]), atol=TOL, rtol=RTOL)
 
 
 def _rows(job: FitJob):
@@ -148,7 +153,7 @@ def test_rows_asked_for_a_short_length_train_only_that_long() -> None:
     assert set(first) == {0, 1} and [b.running() for b, _ in runs.batches] == [[1]]  # the short run ended
     assert set(runs.advance(STEPS)) == {1}
     snapshot = classify.fit_classifiers([classify.FitRequest(short, 4, LR), classify.FitRequest(short, STEPS, LR)], cfg, trainer, seed=0)
-    torch.testing.assert_close(params(first[0].model), params(snapshot[0].model), atol=1e-5, rtol=0)
+    torch.testing.assert_close(params(first[0].model), params(snapshot[0].model), atol=TOL, rtol=RTOL)
 
 
 def test_stopping_some_jobs_leaves_the_others_unchanged(together: list[dict[int, SmallCNN]]) -> None:
@@ -160,5 +165,5 @@ def test_stopping_some_jobs_leaves_the_others_unchanged(together: list[dict[int,
     at_end = run.advance(STEPS)
     assert set(at_end) == {0, 2}
     for k in (0, 2):
-        torch.testing.assert_close(params(at_5[k]), params(together[k][5]), atol=1e-5, rtol=0)
-        torch.testing.assert_close(params(at_end[k]), params(together[k][STEPS]), atol=1e-5, rtol=0)
+        torch.testing.assert_close(params(at_5[k]), params(together[k][5]), atol=TOL, rtol=RTOL)
+        torch.testing.assert_close(params(at_end[k]), params(together[k][STEPS]), atol=TOL, rtol=RTOL)
