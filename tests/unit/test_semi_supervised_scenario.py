@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.evaluation.quality import QUALITY_KEYS
 from pipeline.config import EvaluateConfig, parse_params
 from pipeline.data.imageset import ImageSet
 from pipeline.errors import PipelineError
@@ -59,7 +60,7 @@ def fake_cell(seed: int, best_fix: str) -> dict:
         "selection": {arm: {"val_fits": 6} for arm in accs},
         "best_by_val": {"non_generative": best_fix, "generative": "vae_pseudo"},
         "reference": {"vae_classifier": {"acc": 0.6, "f1": 0.6, "per_class": [0.6] * 4}},
-        "quality": {key: 0.5 for key in ("label_fidelity", "fd", "precision", "recall", "density", "coverage", "diversity_ratio", "memorisation_ratio", "near_copy_rate")},
+        "quality": dict.fromkeys(QUALITY_KEYS, 0.5),
     }
 
 

@@ -53,7 +53,7 @@ def _folder_images(root: Path, cfg: DatasetConfig) -> np.ndarray:
     files = image_files(root)
     if not files:
         raise PipelineError(f"{PARAM}: {root} is an empty folder (no {', '.join(IMAGE_SUFFIXES)} files)")
-    decoder = ImageDecoder(cfg.on_error)
+    decoder = ImageDecoder(cfg)
     kept = [(str(file), image) for file in files if (image := decoder(file, str(file))) is not None]
     decoder.report()
     if not kept:
