@@ -2,8 +2,8 @@
 
 Two grids in one figure, one per question: the likely wrong labels (`label_rank`) and the images
 no label explains (`outlier_rank`); shown apart, neither kind hides the other. Each tile is titled
-`given -> suggested` (the label the VAE finds likelier) or `given: outlier`, so a reader can judge
-the flag by eye; the numbers come from the audit stage's metrics file.
+`given -> suggested` (the label the VAE finds likelier) or `given: outlier` (a `?`: not flagged), so
+a reader can judge the flag by eye; the numbers come from the audit stage's metrics file.
 """
 
 from __future__ import annotations
@@ -29,15 +29,23 @@ def tile_title(given: str, suggested: str, label_flag: bool, outlier_flag: bool)
     return f"{given} -> {suggested}" + ("?" if not label_flag else "")
 
 
-def _draw_grid(fig: plt.Figure, suspects: Suspects, rows: int, cols: int) -> None:
-    """Tiles of one queue, read left to right, on (sub)figure `fig`."""
+def outlier_title(given: str, outlier_flag: bool) -> str:
+    """A tile of the outlier queue: its label matters less than whether it is flagged."""
+    return f"{given}: outlier" + ("" if outlier_flag else "?")
+
+
+def _draw_grid(fig: plt.Figure, suspects: Suspects, rows: int, cols: int, by: str) -> None:
+    """Tiles of queue `by`, read left to right, on (sub)figure `fig`."""
     for i, ax in enumerate(fig.subplots(rows, cols, squeeze=False).flat):
         ax.axis("off")
         if i >= len(suspects.images):
             continue
         image = suspects.images[i]
         ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        title = tile_title(suspects.label_names[i], suspects.suspect_names[i], bool(suspects.label_flag[i]), bool(suspects.outlier_flag[i]))
+        if by == "outlier_rank":
+            title = outlier_title(suspects.label_names[i], bool(suspects.outlier_flag[i]))
+        else:
+            title = tile_title(suspects.label_names[i], suspects.suspect_names[i], bool(suspects.label_flag[i]), bool(suspects.outlier_flag[i]))
         ax.set_title(f"{i + 1}. {title}\n({suspects.split[i]})", fontsize=7)
 
 
@@ -48,7 +56,7 @@ def suspects_figure(queues: dict[str, Suspects], path: Path) -> None:
     fig = plt.figure(figsize=(1.25 * cols, (1.45 * rows + 0.35) * len(queues)))
     for sub, (by, suspects) in zip(fig.subfigures(len(queues), 1, squeeze=False).flat, queues.items()):
         sub.suptitle(QUEUE_TITLES.get(by, by), fontsize=9)
-        _draw_grid(sub, suspects, rows, cols)
+        _draw_grid(sub, suspects, rows, cols, by)
     save_figure(fig, path)
 
 

@@ -23,7 +23,7 @@ from pipeline.data.imageset import ImageSet
 from pipeline.data.parquet import read_imageset, write_imageset
 from pipeline.errors import PipelineError
 from pipeline.models.vae import build_module, fit_cvae, save_model
-from pipeline.reporting.audit_section import audit_section, tile_title
+from pipeline.reporting.audit_section import audit_section, outlier_title, tile_title
 from pipeline.stages import audit as stage
 
 
@@ -172,6 +172,7 @@ def test_the_report_section_draws_the_top_of_each_queue(untrained: Path, digits_
     assert context["shown"] == 5 and (tmp_path / "fig.png").stat().st_size > 0
     assert tile_title("3", "8", True, False) == "3 -> 8"
     assert tile_title("3", "8", False, True) == "3: outlier"
+    assert outlier_title("3", True) == "3: outlier" and outlier_title("3", False) == "3: outlier?"
 
 
 def expect_one_line(capsys: pytest.CaptureFixture, argv: list[str], fragment: str) -> None:

@@ -59,6 +59,7 @@ def test_verdict_follows_the_metrics(run_dir: Path, tiny_params: Params, shift: 
     assert json.loads((run_dir / "reports/data.json").read_text())["rows"]["test"] > 0
     assert "train_per_class: 5" in text  # the params that produced it
     assert "## Label audit" in text and "figures/audit_suspects.png" in text
+    assert "`label_rank`" in text and "`outlier_rank`" in text  # the top of each review queue
 
 
 def test_missing_metrics_is_one_clear_line(tmp_path: Path, tiny_params: Params) -> None:
