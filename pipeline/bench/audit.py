@@ -20,6 +20,7 @@ on flips and of the outlier score on foreign images).
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import time
 from collections.abc import Callable
 
@@ -37,7 +38,6 @@ from pipeline.models.vae import fit_cvae
 FLIP_SHARES = (0.05, 0.10)
 OUTLIER_SHARE = 0.02
 TARGETS = {"flip_auroc_at_5pct": 0.95, "outlier_auroc": 0.9, "rank_within": 0.02}  # issue #17 (flips also >= cleanlab's), #26
-RANKINGS = ("rank", "label_rank", "margin", "outlier_rank")
 
 
 def cleanlab_available() -> bool:
@@ -118,7 +118,7 @@ def bench_audit(
     quiet_lightning()
     runs = []
     with_cleanlab = cleanlab_available()
-    for (case, (pool, val)), share in ((case, share) for case in cases.items() for share in shares):
+    for (case, (pool, val)), share in itertools.product(cases.items(), shares):
         faulty = inject(pool, share, OUTLIER_SHARE, params.seed)
         say(f"audit, {case}: {share:.0%} labels flipped, {int(faulty.outlier.sum())} foreign images, VAE on {len(faulty.data)} images")
         scores, timings = vae_scores(faulty, val, params, epochs)
