@@ -163,7 +163,7 @@ class AuditConfig(Strict):
     margin_threshold: Annotated[float, Field(ge=0)] = 0.0  # nats of log-odds; 0 = another label is likelier
     outlier_z: Annotated[float, Field(gt=0)] = 3.5  # robust z of -max_y log p(x | y) against the training images
     batch_size: Positive = 1024  # images decoded at once (images x samples): bounds memory
-    top: Positive = 24  # suspects shown in the report
+    top: Positive = 24  # images of each review queue (label_rank, outlier_rank) shown in the report
 
 
 class Params(Strict):

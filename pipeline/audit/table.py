@@ -1,7 +1,8 @@
 """The audit file: the Parquet contract plus one column per audit result, and its reader.
 
 Rows keep the order of the input files (`train` rows, then `val` rows, as the `split` column
-says), so row i of a split is image i of that split's file; sort by `rank` for the review queue.
+says), so row i of a split is image i of that split's file; sort by `label_rank` for the likely
+wrong labels, by `outlier_rank` for the images no label explains, by `rank` for one queue of both.
 `elbo` and `suspect_elbo` are the importance-weighted bounds of log p(x | label) (nats).
 """
 
@@ -29,8 +30,11 @@ AUDIT_FIELDS = [
     pa.field("outlier_score", pa.float64()),
     pa.field("label_flag", pa.bool_()),
     pa.field("outlier_flag", pa.bool_()),
+    pa.field("label_rank", pa.int64()),
+    pa.field("outlier_rank", pa.int64()),
     pa.field("rank", pa.int64()),
 ]
+QUEUES = ("rank", "label_rank", "outlier_rank")
 
 
 def write_audit(path: Path, data: ImageSet, split: np.ndarray, audit: Audit) -> None:
@@ -45,6 +49,8 @@ def write_audit(path: Path, data: ImageSet, split: np.ndarray, audit: Audit) -> 
         "outlier_score": audit.outlier_score,
         "label_flag": audit.label_flag,
         "outlier_flag": audit.outlier_flag,
+        "label_rank": audit.label_rank,
+        "outlier_rank": audit.outlier_rank,
         "rank": audit.rank,
     }
     with ImageParquetWriter(path, data.class_names, data.image_shape, extra_fields=AUDIT_FIELDS, label_fields=("suspect_label",)) as writer:
@@ -53,7 +59,7 @@ def write_audit(path: Path, data: ImageSet, split: np.ndarray, audit: Audit) -> 
 
 @dataclass(frozen=True)
 class Suspects:
-    """The top of the review queue, most suspect first (what the report shows)."""
+    """The top of one review queue, most suspect first (what the report shows)."""
 
     images: np.ndarray  # (k, H, W, C) uint8
     label_names: list[str]
@@ -63,14 +69,16 @@ class Suspects:
     split: list[str]
 
 
-def read_suspects(path: Path, top: int) -> Suspects:
-    """The `top` rows by rank, images decoded."""
+def read_suspects(path: Path, top: int, by: str = "rank") -> Suspects:
+    """The `top` rows of the queue `by` (one of QUEUES), images decoded."""
+    if by not in QUEUES:
+        raise ValueError(f"no review queue {by!r}; one of {QUEUES}")
     meta = read_metadata(path)
     table = pq.read_table(path)
     missing = [f.name for f in AUDIT_FIELDS if f.name not in table.column_names]
     if missing:
         raise PipelineError(f"{path}: not an audit file (no column {missing[0]!r}); rerun the audit stage")
-    table = table.sort_by("rank").slice(0, top)
+    table = table.sort_by(by).slice(0, top)
     channels, height, width = meta["image_shape"]
     images = [decode_stored(item["bytes"], channels, path) for item in table.column("image").to_pylist()]
     return Suspects(

@@ -11,8 +11,9 @@ Six questions, each answered by running the pipeline's own code:
 3. dag: wall time and peak memory of every `dvc.yaml` stage, run in a temporary copy of the project;
 4. mnist: the same at MNIST size (60k 28x28 images made here): preprocess, generation, and the
    training data path (PNGs decoded once into arrays, none in the training loop);
-5. audit: does the label audit find flipped labels and foreign images injected into the digits,
-   next to cleanlab (`--only-audit` runs just this part; see `pipeline/bench/audit.py`);
+5. audit: does the label audit find flipped labels and foreign images injected into the digits
+   and into a 28x28 letters folder, per ranking of its file, next to cleanlab (`--only-audit` runs
+   just this part; see `pipeline/bench/audit.py`);
 6. cluster: learning-curve cells under `executor: processes` and `ray` back to back, Ray's
    per-task overhead with empty cells, and the projected wall time on more CPUs or GPUs
    (`--only-cluster` runs just this part; see `pipeline/bench/cluster.py`; skipped without ray).
@@ -43,6 +44,7 @@ from pipeline.bench.audit import bench_audit
 from pipeline.bench.cluster import bench_cluster
 from pipeline.bench.dag import QUICK_PARAMS, bench_dag
 from pipeline.bench.generation import bench_generation
+from pipeline.bench.letters import letter_splits
 from pipeline.bench.measure import ROOT
 from pipeline.bench.mnist import bench_mnist
 from pipeline.bench.render import render, render_audit, render_cluster
@@ -68,6 +70,7 @@ class Sizes:
     audit_images: int | None = None  # the digits pool cut to this many before faults go in; None = all
     audit_epochs: int | None = None  # VAE epochs of the audit benchmark; None = vae.epochs from params
     cluster_seeds: int = 0  # seeds (x params' train sizes) of the processes-vs-ray comparison; 0 skips it
+    audit_letters_per_class: int = 100  # images per letter of the 28x28 audit case (10 letters; its pool is 60%)
 
 
 FULL = Sizes(
@@ -77,7 +80,7 @@ FULL = Sizes(
 QUICK = Sizes(
     train_images=2 * 1077, train_epochs=1, repeats=3, small_epochs=10,
     generate=(2_000, 20_000), mnist_images=6_000, mnist_train_steps=15, classifier_fits=6, classifier_steps=20,
-    audit_images=400, audit_epochs=10, cluster_seeds=2,
+    audit_images=400, audit_epochs=10, cluster_seeds=2, audit_letters_per_class=30,
 )
 
 
@@ -120,7 +123,7 @@ def run(
             dag = bench_dag(workdir / "dag", QUICK_PARAMS if quick else None)
         say(f"mnist: {sizes.mnist_images} images of 28x28")
         mnist = bench_mnist(sizes.mnist_images, params, workdir / "mnist", train_steps=sizes.mnist_train_steps)
-        audit = audit_part(params, sizes, digits, say)
+        audit = audit_part(params, sizes, workdir, say)
         cluster = cluster_part(params, sizes, digits, say)
     return {
         "machine": {**machine, "load_average_1m_end": os.getloadavg()[0]},
@@ -153,13 +156,20 @@ def cluster_part(params: Params, sizes: Sizes, digits: Path, say: Callable[[str]
     return bench_cluster(splits, params, sizes.cluster_seeds, say=say)
 
 
-def audit_part(params: Params, sizes: Sizes, digits: Path, say: Callable[[str], None]) -> dict:
-    """The audit benchmark on the digits pool (cut to `sizes.audit_images` at random), val for early stopping."""
+def audit_part(params: Params, sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> dict:
+    """The audit benchmark on the digits pool (cut to `sizes.audit_images` at random) and on the 28x28
+    letters pool, each with its val for early stopping; both are split into `workdir`."""
+    digits = digits_splits(params, workdir)
     pool, val = parquet.read_imageset(digits / "pool.parquet"), parquet.read_imageset(digits / "val.parquet")
     if sizes.audit_images is not None and sizes.audit_images < len(pool):
         keep = np.random.default_rng(params.seed).permutation(len(pool))[: sizes.audit_images]
         pool = pool.subset(np.sort(keep))
-    return bench_audit(params, pool, val, sizes.audit_epochs, say=say)
+    letters = letter_splits(params, workdir, sizes.audit_letters_per_class)
+    cases = {
+        "digits 8x8": (pool, val),
+        "letters 28x28": (parquet.read_imageset(letters / "pool.parquet"), parquet.read_imageset(letters / "val.parquet")),
+    }
+    return bench_audit(params, cases, sizes.audit_epochs, say=say)
 
 
 def run_only_cluster(params: Params, sizes: Sizes, quick: bool, say: Callable[[str], None] = print) -> dict:
@@ -181,7 +191,7 @@ def run_only_audit(params: Params, sizes: Sizes, quick: bool, say: Callable[[str
     """`--only-audit`: the audit benchmark alone."""
     machine = machine_info()
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
-        audit = audit_part(params, sizes, digits_splits(params, Path(tmp)), say)
+        audit = audit_part(params, sizes, Path(tmp), say)
     return {
         "machine": {**machine, "load_average_1m_end": os.getloadavg()[0]},
         "mode": "quick" if quick else "full",

@@ -66,12 +66,12 @@ def _fig(value: float | None) -> str:
 def audit_table(audit: dict) -> Table:
     """The audit's and cleanlab's detection figures side by side, one row per method and flip share.
     At k = the number of faults precision and recall are equal, so one column shows both."""
-    table = Table(title=f"Label audit on injected faults (digits; VAE: {audit['samples']} importance samples, "
+    table = Table(title=f"Label audit on injected faults (VAE: {audit['samples']} importance samples, "
                   f"{audit['epochs']} epochs at most; k = number of faults)", title_justify="left",
                   caption="cleanlab: find_label_issues on 5-fold out-of-sample probabilities of a logistic regression; "
                   "OutOfDistribution by kNN on pixels, or on those probabilities (last row of each share)", caption_justify="left")
-    for name in ("flipped", "method", "flips P@k=R@k", "AUROC", "flagged", "outliers P@k=R@k", "AUROC", "by kind n/i/g"):
-        table.add_column(name, justify="left" if name in ("flipped", "method") else "right")
+    for name in ("case, flipped", "method", "flips P@k=R@k", "AUROC", "flagged", "outliers P@k=R@k", "AUROC", "by kind n/i/g"):
+        table.add_column(name, justify="left" if name in ("case, flipped", "method") else "right")
     for run in audit["runs"]:
         methods = [("VAE audit", run["vae"], "outliers")]
         if "cleanlab" in run:
@@ -80,15 +80,44 @@ def audit_table(audit: dict) -> Table:
             flips, out = figures["flips"], figures[outliers]
             label_cols = [_fig(flips["precision_at_k"]), _fig(flips["auroc"]), str(flips["flagged"])] if i < 2 else ["", "", ""]
             table.add_row(
-                f"{run['flip_share']:.0%} ({run['flipped']})" if i == 0 else "", name, *label_cols,
+                _run_name(run) if i == 0 else "", name, *label_cols,
                 _fig(out["precision_at_k"]), _fig(out["auroc"]), "/".join(f"{v:.2f}" for v in out["auroc_by_kind"].values()),
             )
     return table
 
 
+def _run_name(run: dict) -> str:
+    return f"{run.get('case', 'digits 8x8')}, {run['flip_share']:.0%} ({run['flipped']})"
+
+
+def ranking_table(audit: dict) -> Table:
+    """Every ranking of the audit file on both kinds of fault, cleanlab's scores beside them; the
+    `rank` row also gives its AUROC minus the margin's (flips) and minus the outlier score's (outliers)."""
+    table = Table(title="The audit file's rankings on injected faults (k = number of faults; outliers among all images, "
+                  "flips among the original ones)", title_justify="left",
+                  caption=f"target (issue #26): rank within {audit['targets']['rank_within']} AUROC of margin on flips and of "
+                  "outlier_rank on outliers; cleanlab: label quality / kNN OOD on pixels", caption_justify="left")
+    for name in ("case, flipped", "ranking", "flips P@k", "AUROC", "outliers P@k", "AUROC", "rank gap flips / outliers"):
+        table.add_column(name, justify="left" if name in ("case, flipped", "ranking") else "right")
+    for run in audit["runs"]:
+        rows = list(run["rankings"].items())
+        if "cleanlab" in run:
+            rows.append(("cleanlab", {"flips": run["cleanlab"]["flips"], "outliers": run["cleanlab"]["outliers_features"]}))
+        figures = run["rankings"]
+        gap = (f"{figures['rank']['flips']['auroc'] - figures['margin']['flips']['auroc']:+.4f} / "
+               f"{figures['rank']['outliers']['auroc'] - figures['outlier_rank']['outliers']['auroc']:+.4f}")
+        for i, (name, f) in enumerate(rows):
+            table.add_row(
+                _run_name(run) if i == 0 else "", name, _fig(f["flips"]["precision_at_k"]), f"{f['flips']['auroc']:.4f}",
+                _fig(f["outliers"]["precision_at_k"]), f"{f['outliers']['auroc']:.4f}", gap if name == "rank" else "",
+            )
+    return table
+
+
 def render_audit(results: dict, console: Console) -> None:
-    """The audit table alone (`--only-audit`), with its note and the machine line."""
+    """The audit tables alone (`--only-audit`), with their note and the machine line."""
     console.print(audit_table(results["audit"]))
+    console.print(ranking_table(results["audit"]))
     console.print(f"cleanlab: {results['audit']['cleanlab']}; targets: {results['audit']['targets']}")
     _machine_lines(results, console)
 
@@ -112,6 +141,7 @@ def render(results: dict, console: Console) -> None:
     console.print(_table(f"MNIST-sized: {results['mnist']['images']:,} images of 28x28", _mnist_rows(results["mnist"])))
     if results.get("audit"):
         console.print(audit_table(results["audit"]))
+        console.print(ranking_table(results["audit"]))
         console.print(f"cleanlab: {results['audit']['cleanlab']}")
     if results.get("cluster"):
         console.print(render_cluster(results["cluster"]))

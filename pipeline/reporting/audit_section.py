@@ -1,7 +1,9 @@
-"""The report's "Label audit" section: the top suspects as a picture grid, and the counts.
+"""The report's "Label audit" section: the top of each review queue as picture grids, and the counts.
 
-Each tile is titled `given -> suggested` (the label the VAE finds likelier) or `given: outlier`,
-so a reader can judge the flag by eye; the numbers come from the audit stage's metrics file.
+Two grids in one figure, one per question: the likely wrong labels (`label_rank`) and the images
+no label explains (`outlier_rank`); shown apart, neither kind hides the other. Each tile is titled
+`given -> suggested` (the label the VAE finds likelier) or `given: outlier` (a `?`: not flagged), so
+a reader can judge the flag by eye; the numbers come from the audit stage's metrics file.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from pipeline.audit.table import Suspects, read_suspects
 from pipeline.reporting.charts import save_figure
 
 COLUMNS = 8
+QUEUE_TITLES = {
+    "label_rank": "Likely wrong labels (label_rank), largest margin first",
+    "outlier_rank": "Explained by no label (outlier_rank), largest outlier score first",
+}
 
 
 def tile_title(given: str, suggested: str, label_flag: bool, outlier_flag: bool) -> str:
@@ -23,19 +29,34 @@ def tile_title(given: str, suggested: str, label_flag: bool, outlier_flag: bool)
     return f"{given} -> {suggested}" + ("?" if not label_flag else "")
 
 
-def suspects_figure(suspects: Suspects, path: Path) -> None:
-    """A grid of the suspects, most suspect first, read left to right."""
-    n = max(len(suspects.images), 1)
-    rows, cols = math.ceil(n / COLUMNS), min(n, COLUMNS)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.25 * cols, 1.45 * rows), squeeze=False)
-    for i, ax in enumerate(axes.flat):
+def outlier_title(given: str, outlier_flag: bool) -> str:
+    """A tile of the outlier queue: its label matters less than whether it is flagged."""
+    return f"{given}: outlier" + ("" if outlier_flag else "?")
+
+
+def _draw_grid(fig: plt.Figure, suspects: Suspects, rows: int, cols: int, by: str) -> None:
+    """Tiles of queue `by`, read left to right, on (sub)figure `fig`."""
+    for i, ax in enumerate(fig.subplots(rows, cols, squeeze=False).flat):
         ax.axis("off")
         if i >= len(suspects.images):
             continue
         image = suspects.images[i]
         ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        title = tile_title(suspects.label_names[i], suspects.suspect_names[i], bool(suspects.label_flag[i]), bool(suspects.outlier_flag[i]))
+        if by == "outlier_rank":
+            title = outlier_title(suspects.label_names[i], bool(suspects.outlier_flag[i]))
+        else:
+            title = tile_title(suspects.label_names[i], suspects.suspect_names[i], bool(suspects.label_flag[i]), bool(suspects.outlier_flag[i]))
         ax.set_title(f"{i + 1}. {title}\n({suspects.split[i]})", fontsize=7)
+
+
+def suspects_figure(queues: dict[str, Suspects], path: Path) -> None:
+    """One grid per queue ({column: its top suspects}), each under its title."""
+    n = max([len(s.images) for s in queues.values()] + [1])
+    rows, cols = math.ceil(n / COLUMNS), min(n, COLUMNS)
+    fig = plt.figure(figsize=(1.25 * cols, (1.45 * rows + 0.35) * len(queues)))
+    for sub, (by, suspects) in zip(fig.subfigures(len(queues), 1, squeeze=False).flat, queues.items()):
+        sub.suptitle(QUEUE_TITLES.get(by, by), fontsize=9)
+        _draw_grid(sub, suspects, rows, cols, by)
     save_figure(fig, path)
 
 
@@ -49,7 +70,7 @@ def audit_context(metrics: dict, shown: int) -> dict:
 
 
 def audit_section(audit_path: Path, metrics: dict, top: int, fig_path: Path) -> dict:
-    """Draw the suspects figure; the template's `audit` context."""
-    suspects = read_suspects(audit_path, top)
-    suspects_figure(suspects, fig_path)
-    return audit_context(metrics, len(suspects.images))
+    """Draw the top `top` of each queue; the template's `audit` context."""
+    queues = {by: read_suspects(audit_path, top, by) for by in QUEUE_TITLES}
+    suspects_figure(queues, fig_path)
+    return audit_context(metrics, max(len(s.images) for s in queues.values()))

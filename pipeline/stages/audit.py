@@ -2,7 +2,8 @@
 
 For every image: the importance-weighted bound of log p(x | y) under its own label and under every
 other, the best other label and the margin between them, and an outlier score; flags and a rank
-(1 = most suspect). Written to one Parquet file (the contract plus the audit columns) and a small
+(1 = most suspect): `label_rank` by margin, `outlier_rank` by outlier score, `rank` both in one
+queue. Written to one Parquet file (the contract plus the audit columns) and a small
 metrics file with the counts and thresholds. See `pipeline/audit/ranking.py` for the rules.
 """
 
@@ -59,6 +60,8 @@ def summarize(audit: Audit, split: np.ndarray, params: Params) -> dict:
         "images": per_split(np.ones(len(split), bool)),
         "flagged_label": per_split(audit.label_flag),
         "flagged_outlier": per_split(audit.outlier_flag),
+        # how deep `rank` alternates between the two flagged queues before the unflagged rest
+        "queue_head": per_split(audit.label_flag | audit.outlier_flag),
         # the VAE used as a classifier: share of images whose given label it finds likeliest
         "agreement": {name: round(float(agree[split == name].mean()), 4) if (split == name).any() else None for name in SPLITS},
         "thresholds": {

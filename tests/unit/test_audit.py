@@ -15,15 +15,15 @@ import torch.nn.functional as F
 
 from pipeline.audit.detection import detection, precision_at_k, recall_at_k
 from pipeline.audit.faults import FOREIGN_KINDS, glyph, inject
-from pipeline.audit.ranking import assess, log_prior, robust_z
+from pipeline.audit.ranking import assess, interleave, log_prior, robust_z
 from pipeline.audit.scores import _bound, label_bounds
-from pipeline.audit.table import AUDIT_FIELDS, read_suspects
+from pipeline.audit.table import AUDIT_FIELDS, QUEUES, read_suspects
 from pipeline.config import Params
 from pipeline.data.imageset import ImageSet
 from pipeline.data.parquet import read_imageset, write_imageset
 from pipeline.errors import PipelineError
 from pipeline.models.vae import build_module, fit_cvae, save_model
-from pipeline.reporting.audit_section import audit_section, tile_title
+from pipeline.reporting.audit_section import audit_section, outlier_title, tile_title
 from pipeline.stages import audit as stage
 
 
@@ -81,9 +81,44 @@ def test_margins_outlier_scores_flags_and_ranks_on_known_bounds() -> None:
     assert audit.suspect_label.tolist() == [1, 1, 0, 0, 1, 0]
     assert audit.label_flag.tolist() == [False, False, False, False, True, True]
     assert audit.outlier_flag.tolist() == [False] * 5 + [True]
-    assert sorted(audit.rank.tolist()) == [1, 2, 3, 4, 5, 6]
-    assert set(audit.rank[[4, 5]]) == {1, 2}  # the two faults head the queue
+    for rank in (audit.rank, audit.label_rank, audit.outlier_rank):
+        assert sorted(rank.tolist()) == [1, 2, 3, 4, 5, 6]
+    assert audit.rank[4] == 1 and audit.rank[5] == 2  # the two faults head the queue, the label error first
+    assert audit.label_rank[4] == 1 and audit.outlier_rank[5] == 1
     assert audit.outlier_bound < -12  # the flag line lies far below the typical image's best bound
+
+
+def odd_set(n_odd: int, n_errors: int = 1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds (N, 2) and labels: 60 typical images, `n_odd` genuine but odd ones (explained badly by
+    every label, yet best by their own), `n_errors` wrong labels (rows 60+n_odd...), one foreign image (last)."""
+    rng = np.random.default_rng(seed)
+    own = np.concatenate([rng.normal(-10, 1, 60), rng.normal(-30, 2, n_odd), rng.normal(-10, 1, n_errors), [-90.0]])
+    other = own - rng.uniform(8, 12, len(own))  # the other label explains every image worse...
+    other[60 + n_odd : 60 + n_odd + n_errors] = own[60 + n_odd : 60 + n_odd + n_errors] + 15  # ...except the wrong labels'
+    labels = np.arange(len(own)) % 2
+    bounds = np.where(labels[:, None] == np.arange(2), own[:, None], other[:, None])
+    return bounds, labels
+
+
+def test_odd_genuine_images_do_not_bury_a_wrong_label_in_the_review_queue() -> None:
+    bounds, labels = odd_set(n_odd=12)
+    audit = assess(bounds, labels, log_prior(labels, 2), np.ones(len(labels), bool))
+    error, foreign = 72, 73
+    assert audit.outlier_flag[60:72].all() and audit.label_flag.sum() == 1  # a dozen genuine images flagged as outliers
+    assert audit.label_rank[error] == 1 and audit.outlier_rank[foreign] == 1
+    assert audit.rank[error] == 1 and audit.rank[foreign] == 2
+    assert sorted(audit.rank.tolist()) == list(range(1, len(labels) + 1))
+    flagged = audit.label_flag | audit.outlier_flag
+    assert audit.rank[flagged].max() < audit.rank[~flagged].min()  # the flags head the queue
+
+
+def test_the_flagged_queues_alternate_so_neither_kind_crowds_out_the_other() -> None:
+    bounds, labels = odd_set(n_odd=10, n_errors=3)
+    audit = assess(bounds, labels, log_prior(labels, 2), np.ones(len(labels), bool))
+    errors = np.arange(70, 73)
+    assert sorted(audit.rank[errors].tolist()) == [1, 3, 5]  # every other place, while both queues have flags left
+    assert audit.rank[-1] == 2 and audit.outlier_rank[-1] == 1  # the foreign image (last row) leads the outlier queue
+    assert interleave(np.array([4, 1, 2]), np.array([1, 3])).tolist() == [4, 1, 3, 2]  # a row taken once
 
 
 def test_robust_z_uses_median_and_mad_of_the_reference() -> None:
@@ -99,29 +134,47 @@ def test_the_stage_writes_the_contract_plus_audit_columns_ranked(untrained: Path
     assert str(schema.field("image").type) == "struct<bytes: binary, path: string>"
     assert {"label", "label_name", "source"} | {f.name for f in AUDIT_FIELDS} <= set(schema.names)
     hf = json.loads(schema.metadata[b"huggingface"])["info"]["features"]
-    assert hf["suspect_label"]["_type"] == "ClassLabel" and hf["rank"] == {"dtype": "int64", "_type": "Value"}
+    assert hf["suspect_label"]["_type"] == "ClassLabel"
+    for queue in QUEUES:
+        assert hf[queue] == {"dtype": "int64", "_type": "Value"} and schema.field(queue).type == "int64"
     table = pq.read_table(path).drop(["image"]).to_pydict()
     n_train, n_val = (len(read_imageset(digits_dir / f"{s}.parquet")) for s in ("train", "val"))
-    assert sorted(table["rank"]) == list(range(1, n_train + n_val + 1))
+    for queue in QUEUES:
+        assert sorted(table[queue]) == list(range(1, n_train + n_val + 1))
+    margin_order = sorted(range(len(table["margin"])), key=lambda i: table["label_rank"][i])
+    assert [table["margin"][i] for i in margin_order] == sorted(table["margin"], reverse=True)
+    outlier_order = sorted(range(len(table["margin"])), key=lambda i: table["outlier_rank"][i])
+    assert [table["outlier_score"][i] for i in outlier_order] == sorted(table["outlier_score"], reverse=True)
     assert table["split"] == ["train"] * n_train + ["val"] * n_val
     assert all(s != g for s, g in zip(table["suspect_label"], table["label"]))
     assert read_imageset(path).labels.tolist() == table["label"]  # still a contract file
     assert metrics["images"] == {"train": n_train, "val": n_val}
     assert metrics["flagged_label"]["val"] == sum(f for f, s in zip(table["label_flag"], table["split"]) if s == "val")
+    either = [a or b for a, b in zip(table["label_flag"], table["outlier_flag"])]
+    assert metrics["queue_head"]["train"] == sum(f for f, s in zip(either, table["split"]) if s == "train")
     assert json.loads((tmp_path / "audit.json").read_text())["thresholds"]["outlier_z"] == 3.5
     first = path.read_bytes(), (tmp_path / "audit.json").read_bytes()
     run_stage(tiny_params, untrained, digits_dir, tmp_path)
     assert (path.read_bytes(), (tmp_path / "audit.json").read_bytes()) == first  # byte-identical rerun
 
 
-def test_the_report_section_draws_the_top_suspects(untrained: Path, digits_dir: Path, tiny_params: Params, tmp_path: Path) -> None:
+def test_the_report_section_draws_the_top_of_each_queue(untrained: Path, digits_dir: Path, tiny_params: Params, tmp_path: Path) -> None:
     metrics = run_stage(tiny_params, untrained, digits_dir, tmp_path)
     suspects = read_suspects(tmp_path / "audit.parquet", 5)
     assert len(suspects.images) == 5 and suspects.images.dtype == np.uint8
+    table = pq.read_table(tmp_path / "audit.parquet").drop(["image"]).to_pydict()
+    for queue in ("label_rank", "outlier_rank"):
+        top = read_suspects(tmp_path / "audit.parquet", 3, by=queue)
+        first = [i for i in sorted(range(len(table[queue])), key=lambda i: table[queue][i])][:3]
+        assert top.label_names == [table["label_name"][i] for i in first]
+        assert top.outlier_flag.tolist() == [table["outlier_flag"][i] for i in first]
+    with pytest.raises(ValueError, match="no review queue"):
+        read_suspects(tmp_path / "audit.parquet", 3, by="margin")
     context = audit_section(tmp_path / "audit.parquet", metrics, 5, tmp_path / "fig.png")
     assert context["shown"] == 5 and (tmp_path / "fig.png").stat().st_size > 0
     assert tile_title("3", "8", True, False) == "3 -> 8"
     assert tile_title("3", "8", False, True) == "3: outlier"
+    assert outlier_title("3", True) == "3: outlier" and outlier_title("3", False) == "3: outlier?"
 
 
 def expect_one_line(capsys: pytest.CaptureFixture, argv: list[str], fragment: str) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 from rich.console import Console
 
 from pipeline.bench import __main__ as cli
@@ -22,10 +23,10 @@ from pipeline.data.imageset import ImageSet
 
 TINY = cli.Sizes(
     train_images=128, train_epochs=1, repeats=1, small_epochs=1, generate=(60,), mnist_images=300, mnist_train_steps=2,
-    classifier_fits=2, classifier_steps=2, audit_images=200, audit_epochs=1,
+    classifier_fits=2, classifier_steps=2, audit_images=200, audit_epochs=1, audit_letters_per_class=25,  # 3 foreign images: one of each kind
 )
 # One torch thread: two threads on a busy two-core machine can make each step 20x slower.
-TINY_PARAMS = {"vae": {"hidden_channels": 8, "latent_dim": 4}, "trainer": {"progress_bar": False, "num_threads": 1}}
+TINY_PARAMS = {"vae": {"hidden_channels": 8, "latent_dim": 4}, "trainer": {"progress_bar": False, "num_threads": 1}, "audit": {"samples": 8}}
 
 
 def in_process(fn, **kwargs) -> dict:
@@ -69,8 +70,15 @@ def test_json_has_every_section_and_the_headline_keys(report: dict) -> None:
     assert [g["samples"] for g in report["generation"]] == [60]
     assert report["generation"][0]["rows"] == 60
     assert {"preprocess", "generate", "data_path"} <= set(report["mnist"])
-    assert [run["flip_share"] for run in report["audit"]["runs"]] == [0.05, 0.10]
-    assert {"flips", "outliers"} <= set(report["audit"]["runs"][0]["vae"])
+    runs = report["audit"]["runs"]
+    assert [(run["case"], run["flip_share"]) for run in runs] == [
+        ("digits 8x8", 0.05), ("digits 8x8", 0.10), ("letters 28x28", 0.05), ("letters 28x28", 0.10)
+    ]
+    assert runs[0]["image_shape"] == [1, 8, 8] and runs[2]["image_shape"] == [1, 28, 28]
+    assert {"flips", "outliers"} <= set(runs[0]["vae"])
+    for run in runs:
+        assert list(run["rankings"]) == ["rank", "label_rank", "margin", "outlier_rank"]
+        assert all({"flips", "outliers"} <= set(figures) for figures in run["rankings"].values())
 
 
 def test_every_figure_is_finite_and_every_rate_time_and_size_positive(report: dict) -> None:
@@ -100,6 +108,7 @@ def test_the_table_renders(report: dict) -> None:
     render.render(report, console)
     text = console.file.getvalue()
     assert "Lightning / plain" in text and "MNIST-sized" in text
+    assert "letters 28x28" in text and "outlier_rank" in text  # the audit's rankings, both cases
 
 
 def test_generation_runs_in_a_child_process_and_reports_its_memory(tmp_path: Path) -> None:
@@ -168,3 +177,14 @@ def test_a_dag_stage_runs_from_its_dvc_yaml_command_in_a_copy_of_the_project(tmp
     project = tmp_path / "project"
     assert (project / "data/processed/train.parquet").is_file()
     assert yaml.safe_load((project / "params.yaml").read_text())["dataset"]["train_per_class"] == 3
+
+
+def test_the_letters_folder_has_every_letter_and_varied_images(tmp_path: Path) -> None:
+    from pipeline.bench.letters import LETTERS, write_letter_folder
+    from pipeline.audit.faults import GLYPHS
+
+    root = write_letter_folder(tmp_path / "letters", per_class=3)
+    assert sorted(p.name for p in root.iterdir()) == sorted(LETTERS) and not set(LETTERS) & set(GLYPHS)
+    images = [np.asarray(Image.open(p)) for p in sorted((root / LETTERS[0]).glob("*.png"))]
+    assert len(images) == 3 and images[0].shape == (28, 28) and images[0].max() > 100
+    assert not np.array_equal(images[0], images[1])  # jittered, not copies

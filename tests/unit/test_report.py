@@ -67,6 +67,7 @@ def test_verdict_follows_the_metrics(run_dir: Path, tiny_params: Params, shift: 
     assert "| detection AUROC | " in text and "| identifiability | " in text  # the suite in the quality table
     assert "metric that best tracks whether a sampling setting helps is Fréchet distance (ρ = -1.00" in text
     assert (run_dir / "reports/figures/quality_vs_gain.png").stat().st_size > 0
+    assert "`label_rank`" in text and "`outlier_rank`" in text  # the top of each review queue
 
 
 def test_missing_metrics_is_one_clear_line(tmp_path: Path, tiny_params: Params) -> None:
