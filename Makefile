@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: repro test install install-dev bench clean help
+.PHONY: repro test test-soak install install-dev bench clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -32,8 +32,11 @@ install-dev: $(VENV)/.installed-dev  ## ... plus the test tools and the Ray extr
 repro: install  ## run the whole DVC pipeline (dvc repro)
 	$(VENV)/bin/dvc repro
 
-test: install-dev  ## run the test suite
-	$(PY) -m pytest
+test: install-dev  ## run the test suite (minutes), without the soak tests
+	$(PY) -m pytest -m "not soak"
+
+test-soak: install-dev  ## the soak tests: kill -9 of every stage, DVC queue side by side, Ray clusters
+	$(PY) -m pytest -m soak
 
 bench: install  ## measure speed and memory (python -m pipeline.bench)
 	$(PY) -m pipeline.bench

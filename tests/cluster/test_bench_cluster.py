@@ -13,7 +13,7 @@ from pipeline.evaluation.cell import Splits
 from tests.cluster.conftest import tiny_params
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.soak]
 
 
 def test_both_executors_are_timed_and_the_projection_shrinks_with_more_cpus(digits: Path) -> None:

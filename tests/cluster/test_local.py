@@ -13,7 +13,7 @@ from tests.cluster import faults
 from tests.cluster.conftest import digests, tiny_params
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.soak]
 
 
 def test_a_killed_worker_is_retried_and_the_outputs_stay_byte_identical(

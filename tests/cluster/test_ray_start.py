@@ -15,7 +15,7 @@ from pipeline.stages.evaluate import run as evaluate
 from tests.cluster.conftest import OBJECT_STORE, digests, tiny_params
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.soak]
 
 RAY = str(Path(sys.executable).parent / "ray")
 

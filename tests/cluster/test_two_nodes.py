@@ -18,7 +18,7 @@ from tests.cluster import faults
 from tests.cluster.conftest import OBJECT_STORE, TINY, digests, tiny_params
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.soak]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ each `dvc repro` finishes what the last one left and is killed in the next stage
 `dvc repro` must then leave every output byte-identical to an uninterrupted run in a second copy,
 `dvc status` clean, no temporary files, no resume folders, and no lock to remove by hand.
 
-`make test` runs one round (kills at 60 % of each stage); `KILL_ROUNDS=3` adds the rounds at 30 %
+`make test-soak` runs one round (kills at 60 % of each stage); `KILL_ROUNDS=3` adds the rounds at 30 %
 and 90 % (docs/reproducibility.md quotes that run).
 """
 
@@ -25,7 +25,7 @@ import pytest
 
 from tests.e2e.conftest import TINY, deep_update, make_project, run, tool_env
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.soak]
 
 STAGES = ["train_vae", "generate", "audit", "evaluate", "report"]
 MOMENTS = (0.6, 0.3, 0.9)[: int(os.environ.get("KILL_ROUNDS", "1"))]  # of a stage's uninterrupted duration

@@ -19,7 +19,7 @@ import yaml
 
 from tests.e2e.conftest import TINY, deep_update, make_project, run, tool_env
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.soak]
 
 # One seed per experiment and a small audit keep it cheap. The two experiments differ only in
 # `evaluate.seeds`, so their upstream stages are the same: both runs write the same outputs into the
