@@ -51,6 +51,8 @@ def test_native_kernels_follow_the_cpu_capability(tmp_path: Path) -> None:
         pytest.skip(f"this CPU runs only torch's {caps[0]} kernels: there is no second capability to compare with")
     (tmp_path / "params.yaml").write_text("trainer:\n  cpu_kernels: native\n")
     probe = "import pipeline, torch; torch.ones(1).exp(); print(torch.backends.cpu.get_cpu_capability())"
-    seen = [subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=dict(tool_env(), ATEN_CPU_CAPABILITY=cap, PYTHONPATH=str(ROOT)),
+    # A user's shell: none of the pins this test process inherited from its own `import pipeline`.
+    shell = {k: v for k, v in tool_env().items() if k not in kernels.PORTABLE_ENV and k != kernels.MODE_VAR}
+    seen = [subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=dict(shell, ATEN_CPU_CAPABILITY=cap, PYTHONPATH=str(ROOT)),
                            capture_output=True, text=True, check=True).stdout.strip().lower() for cap in caps]
     assert seen == caps
