@@ -17,6 +17,7 @@ from pipeline.config import parse_params
 from pipeline.data.imageset import ImageSet
 from pipeline.models.vae import fit_cvae
 from tests.datagen import class_names, make_images
+from tests.unit.test_cell import bright_set
 
 pytestmark = pytest.mark.slow
 CLASSES = 6
@@ -70,16 +71,6 @@ def test_label_and_z_both_steer_the_decoder(fits) -> None:
 
 # --- the scenario's cell: what its models may read ------------------------------------------
 
-def band_set(per_class: int, seed: int) -> ImageSet:
-    """Class k lights up row band k; every image differs (noise), so rows are recognisable."""
-    rng = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(3), per_class)
-    images = rng.integers(0, 60, (len(labels), 8, 8, 1)).astype(np.uint8)
-    for i, k in enumerate(labels):
-        images[i, 2 * k : 2 * k + 3] = rng.integers(180, 256, (3, 8, 1))
-    return ImageSet(images, labels, ("a", "b", "c"))
-
-
 def as_json(record: dict) -> str:
     import json
 
@@ -101,7 +92,7 @@ def test_hidden_labels_are_never_read_and_test_only_scores(monkeypatch: pytest.M
         "generate": {"batch_size": 16},
         "evaluate": {"scenario": "semi_supervised", "seeds": [0], "train_sizes": [3], "steps": 3, "classic_copies": 1, "budget": 2, "unlabeled_per_class": 5},
     })
-    splits = Splits(pool=band_set(30, 0), val=band_set(4, 1), test=band_set(4, 2))
+    splits = Splits(pool=bright_set(30, 0), val=bright_set(4, 1), test=bright_set(4, 2))
     fixed = semi_supervised.draw(splits.pool, 3, 0, params.evaluate)
     # The labeled draw reads the labeled rows' classes; pin it, so only the hidden labels change below.
     pinned = dataclasses.replace(semi_supervised.SCENARIO, draw=lambda *args: fixed)
