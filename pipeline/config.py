@@ -141,8 +141,11 @@ class EvaluateConfig(Strict):
     ray_address: str | None = None  # ray: None starts a local Ray for the run; "auto", "host:port" or "ray://host:port" joins a cluster
     cell_cpus: Annotated[float, Field(gt=0)] = 1  # ray: CPUs one cell's task asks for
     cell_gpus: Annotated[float, Field(ge=0)] = 0  # ray: GPUs one cell's task asks for (0.25: four cells share a GPU)
-    unlabeled_per_class: Positive = 50  # semi_supervised: pool images per class (on average) whose labels no model reads
+    unlabeled_per_class: Positive = 40  # semi_supervised: pool images per class (on average) whose labels no model reads
     val_per_class: Positive | Literal["train_size"] | None = None  # val images per class a cell may use (drawn per seed); null = all
+    # semi_supervised: `vae` params its cells' M2 VAEs use instead (M2 needs a z too small to carry
+    # the class, docs/semi_supervised.md; fewer epochs keep the scenario within 15 min on 2 cores)
+    semi_supervised_vae: dict[str, float | int | str | bool] = {"latent_dim": 4, "free_bits": 0.0, "epochs": 30}
 
     @model_validator(mode="after")
     def _check(self) -> EvaluateConfig:
@@ -153,6 +156,10 @@ class EvaluateConfig(Strict):
                 raise ValueError("train_sizes: every size must be below common_per_class in the imbalanced scenario")
             if self.classifier != "cnn":
                 raise ValueError("classifier: the imbalanced scenario needs cnn (its logit adjustment trains a CNN)")
+        try:
+            VAEConfig.model_validate(self.semi_supervised_vae)
+        except ValidationError as err:
+            raise ValueError(f"semi_supervised_vae.{describe_validation_error(err)}") from None
         return self
 
 
@@ -174,6 +181,13 @@ class Params(Strict):
     generate: GenerateConfig = GenerateConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     audit: AuditConfig = AuditConfig()
+
+    def cell_vae(self) -> VAEConfig:
+        """The `vae` params a learning-curve cell's VAE trains with: the semi-supervised scenario's
+        `evaluate.semi_supervised_vae` over `vae`, the other scenarios' `vae` as it is."""
+        if self.evaluate.scenario != "semi_supervised":
+            return self.vae
+        return self.vae.model_copy(update=VAEConfig.model_validate(self.evaluate.semi_supervised_vae).model_dump(exclude_unset=True))
 
     @model_validator(mode="after")
     def _check(self) -> Params:

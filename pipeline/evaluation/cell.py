@@ -88,7 +88,7 @@ def run_cell(splits: Splits, size: int, seed: int, params: Params) -> dict:
     noisy = add_label_noise(real, ev.label_noise, seed, size)  # before anything trains on the labels
     real = noisy.data
     unlabeled = None if cell.unlabeled is None else splits.pool.images[cell.unlabeled]  # images only: no label read
-    vae, best = fit_cvae(real, splits.val, params.vae, params.trainer, seed, progress_bar=False, unlabeled=unlabeled)
+    vae, best = fit_cvae(real, splits.val, params.cell_vae(), params.trainer, seed, progress_bar=False, unlabeled=unlabeled)
     gen = scenario.generation(params.generate, cell)
     samples = SampleCache(vae.model, real, gen, seed, fit_judge(real, params, seed))
     extra, cleaning = extra_rows(vae.model, noisy, params, seed)
