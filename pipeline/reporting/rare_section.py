@@ -3,10 +3,8 @@ the arm and per-class tables, and the choices made on val."""
 
 from __future__ import annotations
 
-from collections import Counter
-
 from pipeline.config import Params
-from pipeline.evaluation.arms import IMBALANCED_ARMS, label
+from pipeline.evaluation.arms import IMBALANCED_ARMS
 from pipeline.evaluation.selection import IMBALANCE_CANDIDATES, show_value
 from pipeline.reporting import selection_tables, tables
 from pipeline.reporting.verdict import imbalanced_answer, imbalanced_headline
@@ -15,12 +13,6 @@ GAINS_LABELS = {
     "ylabel": "balanced-accuracy gain over plain training (points)",
     "title": "Gain over plain training on the imbalanced set (95% CI of the paired difference)",
 }
-
-
-def picks(cells: list[dict], size: int, kind: str) -> str:
-    """'class re-weighting 4, logit adjustment 3, ...': the arm chosen on val per seed."""
-    counts = Counter(c["best_by_val"][kind] for c in cells if c["size"] == size)
-    return ", ".join(f"{label(name)} {n}" for name, n in counts.most_common())
 
 
 def context(params: Params, metrics: dict, per_class: dict, cells: list[dict], size: int, class_names: list[str]) -> dict:
@@ -37,7 +29,7 @@ def context(params: Params, metrics: dict, per_class: dict, cells: list[dict], s
             "classes": ev.rare_classes,
             "common": ev.common_per_class,
             **{knob: " / ".join(map(show_value, values)) for knob, values in IMBALANCE_CANDIDATES.items()},
-            "picked_fix": picks(cells, size, "non_generative"),
-            "picked_vae": picks(cells, size, "generative"),
+            "picked_fix": selection_tables.picks(cells, size, "non_generative"),
+            "picked_vae": selection_tables.picks(cells, size, "generative"),
         },
     }

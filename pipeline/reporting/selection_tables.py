@@ -10,8 +10,15 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from pipeline.evaluation.arms import ARMS, BY_NAME, Arm
+from pipeline.evaluation.arms import ARMS, BY_NAME, Arm, label
 from pipeline.evaluation.selection import describe, show_value
+
+
+def picks(cells: list[dict], size: int, kind: str) -> str:
+    """'class re-weighting 4, logit adjustment 3, ...': which arm of a `kind` (`best_by_val` key of
+    the cells) was chosen on val, counted over the seeds of a size."""
+    counts = Counter(c["best_by_val"][kind] for c in cells if c["size"] == size)
+    return ", ".join(f"{label(name)} {n}" for name, n in counts.most_common())
 
 
 def _has_selection(cells: list[dict]) -> bool:

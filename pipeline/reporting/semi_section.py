@@ -5,8 +5,6 @@ from `real_classic` to `full` it closes; what fills `templates/semi_supervised.m
 
 from __future__ import annotations
 
-from collections import Counter
-
 from pipeline.config import Params
 from pipeline.evaluation.arms import FULL, SEMI_SUPERVISED_ARMS, VAE_CLASSIFIER, label
 from pipeline.evaluation.selection import SEMI_CANDIDATES, show_value
@@ -61,11 +59,6 @@ GAINS_LABELS = {
 }
 
 
-def picks(cells: list[dict], size: int, kind: str) -> str:
-    counts = Counter(c["best_by_val"][kind] for c in cells if c["size"] == size)
-    return ", ".join(f"{label(name)} {n}" for name, n in counts.most_common())
-
-
 def headline(metrics: dict, size: int) -> str:
     block = metrics[f"n{size}"]
     parts = [f"{label(name)} {fmt_ci(block[name], 'gain', signed=True)}" for name in GENERATIVE + ("pseudo_label",) if name in block]
@@ -83,7 +76,7 @@ def context(params: Params, metrics: dict, cells: list[dict], size: int) -> dict
             "unlabeled": ev.unlabeled_per_class,
             "thresholds": " / ".join(map(show_value, SEMI_CANDIDATES["pseudo_threshold"])),
             "rounds": " / ".join(map(show_value, SEMI_CANDIDATES["pseudo_rounds"])),
-            "picked_fix": "best non-generative: " + picks(cells, size, "non_generative"),
-            "picked_vae": "best VAE arm: " + picks(cells, size, "generative"),
+            "picked_fix": "best non-generative: " + selection_tables.picks(cells, size, "non_generative"),
+            "picked_vae": "best VAE arm: " + selection_tables.picks(cells, size, "generative"),
         },
     }

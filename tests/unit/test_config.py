@@ -28,6 +28,8 @@ def test_shipped_params_are_valid_and_match_the_defaults() -> None:
         # a value-or-`auto` param: one problem, both accepted forms named, no pydantic type tags
         ({"generate": {"temperature": -1}}, "generate.temperature: Input should be greater than 0, or 'auto' (got -1)"),
         ({"generate": {"strategy": "best"}}, "generate.strategy: Input should be 'prior', 'posterior', 'interpolate' or 'borrow', or 'auto'"),
+        ({"evaluate": {"semi_supervised_vae": {"latent_dim": 0}}}, "semi_supervised_vae.latent_dim: Input should be greater than or equal to 1"),
+        ({"evaluate": {"semi_supervised_vae": {"epoch": 3}}}, "semi_supervised_vae.epoch: unknown param"),
     ],
 )
 def test_invalid_values_name_the_param(raw: dict, expected: str) -> None:
@@ -50,3 +52,10 @@ def test_params_file_problems_name_the_file(tmp_path: Path) -> None:
 def test_config_is_frozen() -> None:
     with pytest.raises(Exception):
         Params().vae.epochs = 3  # type: ignore[misc]
+
+
+def test_only_the_semi_supervised_scenario_trains_its_cells_vaes_with_its_own_vae_params() -> None:
+    semi = parse_params({"vae": {"hidden_channels": 8}, "evaluate": {"scenario": "semi_supervised", "semi_supervised_vae": {"epochs": 7}}})
+    assert semi.cell_vae() == semi.vae.model_copy(update={"epochs": 7})
+    balanced = parse_params({"evaluate": {"semi_supervised_vae": {"epochs": 7}}})
+    assert balanced.cell_vae() == balanced.vae

@@ -1,10 +1,11 @@
 """Tuning on val: which settings each arm tries, the equal budget, and which one it keeps."""
 
+import numpy as np
 import pytest
 
 from pipeline.config import parse_params
 from pipeline.errors import PipelineError
-from pipeline.evaluation.arms import ARMS, BY_NAME
+from pipeline.evaluation.arms import ARMS, BY_NAME, SEMI_SUPERVISED_ARMS
 from pipeline.evaluation.selection import (
     AUTO,
     arm_grid,
@@ -42,6 +43,22 @@ def test_the_draw_depends_on_the_seed_and_is_repeatable() -> None:
     first = plan(arm, params, 6, seed=0, arm_index=2)
     assert plan(arm, params, 6, seed=0, arm_index=2) == first
     assert plan(arm, params, 6, seed=1, arm_index=2) != first
+
+
+@pytest.mark.parametrize("scenario", ["balanced", "semi_supervised"])
+def test_every_sample_adding_arm_tries_its_back_off_second_and_the_others_draw_as_before(scenario: str) -> None:
+    """A harmful generator must cost little after selection: the fewest samples at the smallest
+    weight is always among an adding arm's tries; arms without samples keep their random draw."""
+    params = parse_params({"evaluate": {"scenario": scenario}})
+    arms = [arm for arm in (*ARMS, *SEMI_SUPERVISED_ARMS) if "synthetic_weight" in arm.knobs or "ratio" in arm.knobs]
+    assert arms
+    for i, arm in enumerate(arms):
+        start, second = plan(arm, params, 6, seed=4, arm_index=i)[:2]
+        assert second == {**start, **{k: min(knob_values(params)[k]) for k in ("ratio", "synthetic_weight") if k in arm.knobs}}
+    real = BY_NAME["real_classic"]
+    grid = arm_grid(real, params)
+    drawn = np.random.default_rng([4, 1]).permutation(len(grid) - 1)[:5] + 1
+    assert plan(real, params, 6, seed=4, arm_index=1) == [grid[0], *(grid[i] for i in drawn)]
 
 
 def test_pinned_knobs_are_never_varied() -> None:

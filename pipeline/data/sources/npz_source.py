@@ -49,8 +49,8 @@ def _read_arrays(path: str, cfg: DatasetConfig) -> tuple[tuple[str, np.ndarray],
         if not isinstance(archive, np.lib.npyio.NpzFile):
             raise PipelineError(f"{path}: a single .npy array, not an .npz archive of images and labels")
         with archive:
-            x_key = _array_name(archive.files, cfg.image_column, "x", "dataset.image_column", path)
-            y_key = _array_name(archive.files, cfg.label_column, "y", "dataset.label_column", path)
+            x_key = array_name(archive.files, cfg.image_column, "x", "dataset.image_column", path)
+            y_key = array_name(archive.files, cfg.label_column, "y", "dataset.label_column", path)
             check_declared_shape(_declared_shape(archive, x_key), f"{path}: array {x_key!r}", cfg)
             return (x_key, archive[x_key]), (y_key, archive[y_key])
     except PipelineError:
@@ -69,7 +69,7 @@ def _declared_shape(archive: np.lib.npyio.NpzFile, key: str) -> tuple[int, ...]:
         return read(member)[0]
 
 
-def _array_name(keys: list[str], configured: str, default: str, param: str, where: str) -> str:
+def array_name(keys: list[str], configured: str, default: str, param: str, where: str) -> str:
     for name in (configured, default):
         if name in keys:
             return name

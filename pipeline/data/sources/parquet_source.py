@@ -43,14 +43,14 @@ NAME_COLUMN = "label_name"
 
 def load_parquet(cfg: DatasetConfig) -> ImageSet:
     path = require_path(cfg.path, "dataset.path", folder=None)
-    table = _read_tables(_parquet_files(path), cfg)
+    table = _read_tables(parquet_files(path), cfg)
     where = f"{path}: column {cfg.image_column!r}"
     column = table.column(cfg.image_column)
-    if _is_list(column.type):
-        images, rows = _pixel_lists(column, where, cfg), list(range(table.num_rows))
+    if is_list(column.type):
+        images, rows = pixel_lists(column, where, cfg), list(range(table.num_rows))
     else:
         base = path if path.is_dir() else path.parent
-        images, rows = _encoded_images(column, where, base, cfg)
+        images, rows = encoded_images(column, where, base, cfg)
     labels, class_names = _labels(table, rows, str(path), cfg.label_column)
     return ImageSet(images, labels, class_names)
 
@@ -66,7 +66,7 @@ def _labels(table: pa.Table, rows: list[int], path: str, column: str) -> tuple[n
     return encode_labels([values[row] for row in rows], f"{path}: column {column!r}", names, rows)
 
 
-def _parquet_files(path: Path) -> list[Path]:
+def parquet_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     files = sorted(
@@ -126,11 +126,11 @@ def _check_pixel_count(file: Path, cfg: DatasetConfig) -> None:
         )
 
 
-def _is_list(kind: pa.DataType) -> bool:
+def is_list(kind: pa.DataType) -> bool:
     return pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
 
 
-def _encoded_images(
+def encoded_images(
     column: pa.ChunkedArray, where: str, base: Path, cfg: DatasetConfig
 ) -> tuple[np.ndarray, list[int]]:
     kind = column.type
@@ -168,14 +168,14 @@ def _struct_source(item: dict | None, base: Path) -> bytes | Path | None:
     return base / item["path"] if item.get("path") else None
 
 
-def _pixel_lists(column: pa.ChunkedArray, where: str, cfg: DatasetConfig) -> np.ndarray:
+def pixel_lists(column: pa.ChunkedArray, where: str, cfg: DatasetConfig) -> np.ndarray:
     """A list column of pixel values to (N, H, W, C) uint8; rows may differ in size."""
     values = column.combine_chunks()
     if values.null_count:
         row = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
         raise PipelineError(f"{where}: row {row} has no pixel values (null)")
     shape = [len(values)]
-    while _is_list(values.type):
+    while is_list(values.type):
         lengths = values.value_lengths()
         if lengths.null_count or len(set(lengths.to_pylist())) > 1:
             return _ragged_pixel_lists(column, where, cfg)

@@ -20,8 +20,8 @@ from pipeline.data.images import convert_channels, one_line
 from pipeline.data.imageset import ImageSet
 from pipeline.data.sources._common import ImageDecoder, as_nhwc, pixels_to_uint8, require_path, stack_images
 from pipeline.data.sources.image_folder import IMAGE_SUFFIXES, image_files
-from pipeline.data.sources.npz_source import _array_name
-from pipeline.data.sources.parquet_source import _encoded_images, _is_list, _parquet_files, _pixel_lists
+from pipeline.data.sources.npz_source import array_name
+from pipeline.data.sources.parquet_source import encoded_images, is_list, parquet_files, pixel_lists
 from pipeline.errors import PipelineError
 
 PARAM = "dataset.unlabeled_path"
@@ -64,7 +64,7 @@ def _folder_images(root: Path, cfg: DatasetConfig) -> np.ndarray:
 def _npz_images(path: Path, cfg: DatasetConfig) -> np.ndarray:
     try:
         with np.load(path, allow_pickle=False) as archive:
-            key = _array_name(archive.files, cfg.image_column, "x", "dataset.image_column", str(path))
+            key = array_name(archive.files, cfg.image_column, "x", "dataset.image_column", str(path))
             values = archive[key]
     except PipelineError:
         raise
@@ -78,7 +78,7 @@ def _npz_images(path: Path, cfg: DatasetConfig) -> np.ndarray:
 
 
 def _parquet_images(path: Path, cfg: DatasetConfig) -> np.ndarray:
-    files = _parquet_files(path)
+    files = parquet_files(path)
     columns = []
     for file in files:
         try:
@@ -96,9 +96,9 @@ def _parquet_images(path: Path, cfg: DatasetConfig) -> np.ndarray:
     where = f"{path}: column {cfg.image_column!r}"
     if len(column) == 0:
         raise PipelineError(f"{where}: no rows")
-    if _is_list(column.type):
-        return _resized(_pixel_lists(column, where, cfg), cfg)
-    images, _ = _encoded_images(column, where, path if path.is_dir() else path.parent, cfg)
+    if is_list(column.type):
+        return _resized(pixel_lists(column, where, cfg), cfg)
+    images, _ = encoded_images(column, where, path if path.is_dir() else path.parent, cfg)
     return images
 
 

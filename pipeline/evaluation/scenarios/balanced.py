@@ -58,10 +58,11 @@ def per_class_means(cells: list[dict], arms: tuple[Arm, ...]) -> dict:
 
 
 def plot_tables(summary: dict, cells: list[dict], arms: tuple[Arm, ...]) -> dict[str, list[dict]]:
-    """The rows of the CSV files `dvc plots` draws: the curve, the gains, every per-seed score."""
+    """The rows of the CSV files `dvc plots` draws: the curve, the gains (of every arm the summary
+    gives one), every per-seed score. The semi-supervised scenario's tables are made the same way."""
     sizes = sorted({c["size"] for c in cells})
     names = [arm.name for arm in arms]
-    gaining = [arm.name for arm in arms if arm.gain_over_real]
+    gaining = [name for name in names if "gain_mean" in summary[f"n{sizes[0]}"][name]]
     curve = [{"train_size": s, **{arm: summary[f"n{s}"][arm]["acc_mean"] for arm in names}, "full": summary["full"]["acc_mean"]} for s in sizes]
     gains = [{"train_size": s, **{arm: summary[f"n{s}"][arm]["gain_mean"] for arm in gaining}} for s in sizes]
     results = [

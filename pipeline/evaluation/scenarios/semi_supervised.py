@@ -119,21 +119,8 @@ def summarize_size(group: list[dict], arms: tuple[Arm, ...], full_acc: list[floa
     return block
 
 
-def plot_tables(summary: dict, cells: list[dict], arms: tuple[Arm, ...]) -> dict[str, list[dict]]:
-    sizes = sorted({c["size"] for c in cells})
-    names = [arm.name for arm in arms]
-    curve = [{"train_size": s, **{a: summary[f"n{s}"][a]["acc_mean"] for a in names}, "full": summary["full"]["acc_mean"]} for s in sizes]
-    gains = [{"train_size": s, **{a: summary[f"n{s}"][a]["gain_mean"] for a in names if a != BASELINE}} for s in sizes]
-    results = [
-        {"train_size": c["size"], "seed": c["seed"], "arm": a, "acc": c["scores"][a]["acc"], "f1": c["scores"][a]["f1"]}
-        for c in cells
-        for a in names
-    ]
-    return {"learning_curve": curve, "gains": gains, "results": results}
-
-
 SCENARIO = Scenario(
     name="semi_supervised", arms=arms, draw=draw, metric=accuracy, headline="acc_mean", quality_arm="ssl_vae",
-    summarize_size=summarize_size, per_class_means=balanced.per_class_means, plot_tables=plot_tables,
+    summarize_size=summarize_size, per_class_means=balanced.per_class_means, plot_tables=balanced.plot_tables,
     record=record, extra_rows=extra_rows, marker="unlabeled_count",
 )
