@@ -99,6 +99,7 @@ class VAEConfig(Strict):
     sample_every_n_epochs: Annotated[int, Field(ge=0)] = 25  # 0 turns sample grids off
     semi_supervised: bool | Auto = "auto"  # M2 with a q(y|x) head; auto = when there are unlabeled images
     alpha: Annotated[float, Field(gt=0)] = 1.0  # semi-supervised: weight of q(y|x)'s cross-entropy, times N_total / N_labeled
+    consistency: Annotated[float, Field(ge=0)] = 3.0  # class-consistency weight: a judge CNN must recognise samples decoded with any label as that label (0 = off)
 
 
 class GenerateConfig(Strict):
@@ -145,7 +146,7 @@ class EvaluateConfig(Strict):
     val_per_class: Positive | Literal["train_size"] | None = None  # val images per class a cell may use (drawn per seed); null = all
     # semi_supervised: `vae` params its cells' M2 VAEs use instead (M2 needs a z too small to carry
     # the class, docs/semi_supervised.md; fewer epochs keep the scenario within 15 min on 2 cores)
-    semi_supervised_vae: dict[str, float | int | str | bool] = {"latent_dim": 4, "free_bits": 0.0, "epochs": 30}
+    semi_supervised_vae: dict[str, float | int | str | bool] = {"latent_dim": 4, "free_bits": 0.0, "epochs": 30, "alpha": 3.0}
 
     @model_validator(mode="after")
     def _check(self) -> EvaluateConfig:

@@ -36,12 +36,15 @@ class LitCVAE(pl.LightningModule):
         semi_supervised: bool = False,
         alpha: float = 0.1,
         labeled_share: float = 1.0,
+        consistency: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()  # lets `generate` rebuild the model from the checkpoint alone
         self.model = CVAE(channels, height, width, len(class_names), latent_dim, hidden, likelihood)
         # Built only when used: an extra module would draw from the RNG and change a plain run.
         self.classifier = SmallCNN(channels, len(class_names)) if semi_supervised else None
+        # The class-consistency judge: M2's q(y|x) where there is one, else a CNN of its own.
+        self.judge = None if consistency == 0 or semi_supervised else SmallCNN(channels, len(class_names))
 
     def kl_weight(self, epoch: int) -> float:
         warmup = self.hparams.kl_warmup_epochs
@@ -66,6 +69,8 @@ class LitCVAE(pl.LightningModule):
         if self.classifier is None:
             recon, kl_per_dim = self.model.loss_terms(x, y, per_dim=True)
             loss = recon.mean() + self.kl_weight(epoch) * self.kl_penalty(kl_per_dim)
+            if self.judge is not None:  # the judge learns the real images; the decoder, to be judged right
+                loss = loss + F.cross_entropy(self.judge(x), y) + self.hparams.consistency * self.consistency_loss(self.judge, x, y)
             return loss, recon, kl_per_dim.sum(1)
         labeled = y != UNLABELED
         logits = self.classifier(x)  # (B, K)
@@ -80,7 +85,26 @@ class LitCVAE(pl.LightningModule):
             recon.mean() + self.kl_weight(epoch) * self.kl_penalty(kl_per_dim)
             + (alpha * cross_entropy - entropy) / len(x)
         )
+        if self.hparams.consistency:
+            loss = loss + self.hparams.consistency * self.consistency_loss(self.classifier, x[labeled], y[labeled])
         return loss, recon, kl_per_dim.sum(1)
+
+    def consistency_loss(self, judge: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the judge on images decoded with random labels from codes of two
+        kinds: drawn from the prior (`prior` sampling), and encoded from the batch's labeled
+        images (`borrow`: codes of any class); `len(x)` of them in all. What the decoder (and the
+        encoder, for the second kind) pays when the label does not decide the class of the image:
+        without it the decoder may read the class from z as well as from the label, and samples
+        from codes of other classes' regions show those classes (issue #27: fidelity 0.6-0.8 on
+        28x28 letters). The judge's weights are held fixed here, so it cannot learn to call bad
+        samples good."""
+        half = len(x) // 2
+        mu, logvar = self.model.encoder(x[:half], y[:half])
+        z = torch.cat([torch.randn(len(x) - half, self.model.latent_dim, device=self.device), mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)])
+        labels = torch.randint(self.model.num_classes, (len(z),), device=self.device)
+        images = torch.sigmoid(self.model.decoder(z, labels))
+        frozen = {name: value.detach() for name, value in judge.named_parameters()}
+        return F.cross_entropy(torch.func.functional_call(judge, frozen, (images,)), labels)
 
     def summed_out(self, x: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Reconstruction NLL (U,) and per-dimension KL (U, D) of unlabeled images, each the

@@ -46,6 +46,7 @@ def build_module(data: ImageSet, cfg: VAEConfig, unlabeled: np.ndarray | None = 
     return LitCVAE(
         c, h, w, list(data.class_names), cfg.latent_dim, cfg.hidden_channels, cfg.likelihood,
         cfg.lr, cfg.beta, cfg.kl_warmup_epochs, cfg.free_bits, **extra,
+        **({"consistency": cfg.consistency} if cfg.consistency else {}),
     )
 
 
@@ -129,6 +130,8 @@ def save_model(module: LitCVAE, path: Path) -> None:
     hparams = dict(module.hparams)
     if not hparams.get("semi_supervised"):  # a plain VAE's checkpoint stays as it was before M2
         hparams = {key: value for key, value in hparams.items() if key not in SEMI_SUPERVISED_KEYS}
+    if not hparams.get("consistency"):  # nor does one trained without the class-consistency term
+        hparams.pop("consistency", None)
     payload = {
         "state_dict": module.state_dict(),
         "hyper_parameters": hparams,

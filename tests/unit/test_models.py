@@ -113,3 +113,21 @@ def test_the_second_conv_runs_at_4x4_whatever_the_image_size(size: int, at: int)
     with torch.no_grad():
         model(torch.rand(2, 1, size, size))
     assert seen == [(at, at)]
+
+
+def test_the_consistency_term_trains_the_decoder_and_never_the_judge() -> None:
+    """The judge learns only from real images; the consistency term (prior samples with random
+    labels, judged) reaches the decoder alone, so the judge cannot learn to call bad samples good."""
+    from pipeline.models.lit_cvae import LitCVAE
+
+    torch.manual_seed(0)
+    module = LitCVAE(1, 8, 8, ["a", "b", "c"], latent_dim=4, consistency=1.0)
+    x, y = torch.rand(6, 1, 8, 8), torch.tensor([0, 1, 2, 0, 1, 2])
+    module.consistency_loss(module.judge, x, y).backward()
+    assert all(p.grad is None for p in module.judge.parameters())
+    assert module.model.decoder.label_embed.weight.grad.abs().sum() > 0
+    assert module.model.encoder.to_stats.weight.grad.abs().sum() > 0  # codes of the batch's images are judged too
+    module.zero_grad()
+    module.objective(x, y, epoch=0)[0].backward()
+    assert module.judge.head[-1].weight.grad.abs().sum() > 0  # from the real images' cross-entropy
+    assert LitCVAE(1, 8, 8, ["a", "b"]).judge is None  # off by default: a plain VAE as before
