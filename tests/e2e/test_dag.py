@@ -106,7 +106,7 @@ def test_dag_on_a_28x28_image_folder(tmp_path: Path) -> None:
 
 def test_bad_param_stops_with_one_line(tiny_project: Path) -> None:
     params = tiny_project / "params.yaml"
-    params.write_text(params.read_text().replace("epochs: 3", "epochs: -3"))
+    params.write_text(params.read_text().replace("epochs: 3\n", "epochs: -3\n"))  # vae.epochs, not semi_supervised_vae.epochs: 30
     result = run(["python", "-m", "pipeline.stages.train_vae"], tiny_project, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["error: params.yaml: vae.epochs: Input should be greater than or equal to 1 (got -3)"]
