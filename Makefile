@@ -33,7 +33,7 @@ repro: install  ## run the whole DVC pipeline (dvc repro)
 	$(VENV)/bin/dvc repro
 
 test: install-dev  ## run the test suite (minutes), without the soak tests
-	$(PY) -m pytest -m "not soak"
+	$(PY) -m pytest -m "not soak" --durations=15
 
 test-soak: install-dev  ## the soak tests: kill -9 of every stage, DVC queue side by side, Ray clusters
 	$(PY) -m pytest -m soak

@@ -97,7 +97,9 @@ class LitCVAE(pl.LightningModule):
         without it the decoder may read the class from z as well as from the label, and samples
         from codes of other classes' regions show those classes (issue #27: fidelity 0.6-0.8 on
         28x28 letters). The judge's weights are held fixed here, so it cannot learn to call bad
-        samples good."""
+        samples good. A batch without labeled rows (M2) adds nothing."""
+        if len(x) == 0:
+            return torch.zeros((), device=self.device)
         half = len(x) // 2
         mu, logvar = self.model.encoder(x[:half], y[:half])
         z = torch.cat([torch.randn(len(x) - half, self.model.latent_dim, device=self.device), mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)])

@@ -131,3 +131,4 @@ def test_the_consistency_term_trains_the_decoder_and_never_the_judge() -> None:
     module.objective(x, y, epoch=0)[0].backward()
     assert module.judge.head[-1].weight.grad.abs().sum() > 0  # from the real images' cross-entropy
     assert LitCVAE(1, 8, 8, ["a", "b"]).judge is None  # off by default: a plain VAE as before
+    assert module.consistency_loss(module.judge, x[:0], y[:0]).item() == 0  # an M2 batch with no labeled rows
