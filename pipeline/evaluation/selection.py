@@ -114,7 +114,10 @@ def plan(arm: Arm, params: Params, budget: int, seed: int, arm_index: int) -> li
     """The `budget` settings the arm tries: the start point, for an arm that adds samples its
     back-off (`back_off`), then a seeded random draw."""
     grid = arm_grid(arm, params)
-    fixed = [0] + [i for i in [back_off(grid)] if i and budget > 1]
+    fixed = [0]
+    second = back_off(grid)
+    if second and budget > 1:
+        fixed.append(second)
     rest = np.random.default_rng([seed, arm_index]).permutation(len(grid) - 1) + 1
     rest = [i for i in rest if i not in fixed][: budget - len(fixed)]
     return [grid[i] for i in (*fixed, *rest)]

@@ -45,8 +45,7 @@ def build_module(data: ImageSet, cfg: VAEConfig, unlabeled: np.ndarray | None = 
         extra = {"semi_supervised": True, "alpha": cfg.alpha, "labeled_share": len(data) / total}
     return LitCVAE(
         c, h, w, list(data.class_names), cfg.latent_dim, cfg.hidden_channels, cfg.likelihood,
-        cfg.lr, cfg.beta, cfg.kl_warmup_epochs, cfg.free_bits, **extra,
-        **({"consistency": cfg.consistency} if cfg.consistency else {}),
+        cfg.lr, cfg.beta, cfg.kl_warmup_epochs, cfg.free_bits, consistency=cfg.consistency, **extra,
     )
 
 
