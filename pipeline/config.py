@@ -146,8 +146,7 @@ class EvaluateConfig(Strict):
     val_per_class: Positive | Literal["train_size"] | None = None  # val images per class a cell may use (drawn per seed); null = all
     # semi_supervised: `vae` params its cells' M2 VAEs use instead (M2 needs a z too small to carry
     # the class, docs/semi_supervised.md; fewer epochs keep the scenario within 15 min on 2 cores)
-    # (only the keys given count: `model_fields_set`)
-    semi_supervised_vae: VAEConfig = VAEConfig(latent_dim=4, free_bits=0.0, epochs=30, alpha=3.0)
+    semi_supervised_vae: dict[str, float | int | str | bool] = {"latent_dim": 4, "free_bits": 0.0, "epochs": 30, "alpha": 3.0}
 
     @model_validator(mode="after")
     def _check(self) -> EvaluateConfig:
@@ -158,6 +157,10 @@ class EvaluateConfig(Strict):
                 raise ValueError("train_sizes: every size must be below common_per_class in the imbalanced scenario")
             if self.classifier != "cnn":
                 raise ValueError("classifier: the imbalanced scenario needs cnn (its logit adjustment trains a CNN)")
+        try:
+            VAEConfig.model_validate(self.semi_supervised_vae)
+        except ValidationError as err:
+            raise ValueError(f"semi_supervised_vae.{describe_validation_error(err)}") from None
         return self
 
 
@@ -185,7 +188,7 @@ class Params(Strict):
         `evaluate.semi_supervised_vae` over `vae`, the other scenarios' `vae` as it is."""
         if self.evaluate.scenario != "semi_supervised":
             return self.vae
-        return self.vae.model_copy(update=self.evaluate.semi_supervised_vae.model_dump(exclude_unset=True))
+        return self.vae.model_copy(update=VAEConfig.model_validate(self.evaluate.semi_supervised_vae).model_dump(exclude_unset=True))
 
     @model_validator(mode="after")
     def _check(self) -> Params:
