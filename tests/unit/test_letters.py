@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from pipeline.bench.letters import LETTERS, main
 from pipeline.config import parse_params
@@ -42,3 +43,11 @@ def test_ten_real_images_per_class_are_far_from_enough_for_the_pipelines_cnn(tmp
         real = pool.subset(per_class_subset(pool.labels, 10, seed, pool.class_names, "size"))
         accuracy.append(score(fit_classifier(TrainingRows.of(real), params.evaluate, params.trainer, seed, kind="cnn"), test)["acc"])
     assert 0.3 < np.mean(accuracy) < 0.85, accuracy  # far above chance (0.1), well below 90%
+
+
+def test_a_bad_count_is_one_line_and_writes_nothing(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main([str(tmp_path / "out"), "--per-class", "-1"])
+    assert stop.value.code == 2
+    assert "--per-class: expected a whole number >= 1, got '-1'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
