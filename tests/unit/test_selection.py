@@ -8,6 +8,7 @@ from pipeline.errors import PipelineError
 from pipeline.evaluation.arms import ARMS, BY_NAME, SEMI_SUPERVISED_ARMS
 from pipeline.evaluation.selection import (
     AUTO,
+    BACK_OFF_WEIGHT,
     arm_grid,
     choose,
     describe,
@@ -47,18 +48,28 @@ def test_the_draw_depends_on_the_seed_and_is_repeatable() -> None:
 
 @pytest.mark.parametrize("scenario", ["balanced", "semi_supervised"])
 def test_every_sample_adding_arm_tries_its_back_off_second_and_the_others_draw_as_before(scenario: str) -> None:
-    """A harmful generator must cost little after selection: the fewest samples at the smallest
-    weight is always among an adding arm's tries; arms without samples keep their random draw."""
+    """A harmful generator must cost little after selection: the fewest samples at a weight below
+    every candidate is always among an adding arm's tries; arms without samples keep their draw."""
     params = parse_params({"evaluate": {"scenario": scenario}})
     arms = [arm for arm in (*ARMS, *SEMI_SUPERVISED_ARMS) if "synthetic_weight" in arm.knobs or "ratio" in arm.knobs]
     assert arms
     for i, arm in enumerate(arms):
-        start, second = plan(arm, params, 6, seed=4, arm_index=i)[:2]
-        assert second == {**start, **{k: min(knob_values(params)[k]) for k in ("ratio", "synthetic_weight") if k in arm.knobs}}
+        settings = plan(arm, params, 6, seed=4, arm_index=i)
+        start, second = settings[:2]
+        lighter = {"ratio": min(knob_values(params)["ratio"]), "synthetic_weight": BACK_OFF_WEIGHT}
+        assert second == {**start, **{k: v for k, v in lighter.items() if k in arm.knobs}}
+        assert BACK_OFF_WEIGHT < min(knob_values(params)["synthetic_weight"])
+        assert settings.count(second) == 1
     real = BY_NAME["real_classic"]
     grid = arm_grid(real, params)
     drawn = np.random.default_rng([4, 1]).permutation(len(grid) - 1)[:5] + 1
     assert plan(real, params, 6, seed=4, arm_index=1) == [grid[0], *(grid[i] for i in drawn)]
+
+
+def test_a_pinned_synthetic_weight_stays_in_the_back_off() -> None:
+    params = parse_params({"evaluate": {"synthetic_weight": 0.5}})
+    start, second = plan(BY_NAME["real_vae"], params, 6, seed=0, arm_index=2)[:2]
+    assert second == {**start, "ratio": min(knob_values(params)["ratio"])} and second["synthetic_weight"] == 0.5
 
 
 def test_pinned_knobs_are_never_varied() -> None:
