@@ -135,8 +135,9 @@ def back_off(grid: list[Setting]) -> Setting | None:
     if not any(k in start for k in ("ratio", "synthetic_weight")):
         return None
     setting = dict(start)
-    if "ratio" in start:
-        setting["ratio"] = min(s["ratio"] for s in grid if s["ratio"] is not None)
+    ratios = [s["ratio"] for s in grid if s.get("ratio") is not None]  # none: `generate.per_class` sets the amount
+    if ratios:
+        setting["ratio"] = min(ratios)
     if "synthetic_weight" in start:
         weights = {s["synthetic_weight"] for s in grid}
         setting["synthetic_weight"] = BACK_OFF_WEIGHT if len(weights) > 1 else start["synthetic_weight"]

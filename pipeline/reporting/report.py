@@ -14,8 +14,8 @@ import yaml
 
 from pipeline.config import Params
 from pipeline.data.imageset import ImageSet
-from pipeline.evaluation.arms import GAIN_ARMS, IMBALANCED_ARMS, NAMES, SEMI_SUPERVISED_ARMS
-from pipeline.evaluation.selection import CANDIDATES, describe, knob_values, show_value
+from pipeline.evaluation.arms import BY_NAME, GAIN_ARMS, IMBALANCED_ARMS, NAMES, SEMI_SUPERVISED_ARMS
+from pipeline.evaluation.selection import CANDIDATES, arm_grid, back_off, describe, knob_values, show_value
 from pipeline.models.cvae import CVAE
 from pipeline.reporting import charts, cleaning_section, figures, quality_section, rare_section, selection_tables, semi_section, tables
 from pipeline.reporting.training_log import read_live_series
@@ -96,6 +96,8 @@ def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: d
         "lrs": " / ".join(map(show_value, knobs["lr"])),
         "copies": " / ".join(map(show_value, knobs["classic_copies"])),
         "knobs": ", ".join(f"`{k}` {' / '.join(map(show_value, v))}" for k, v in knobs.items() if k in CANDIDATES and k != "synthetic_weight" and len(v) > 1) or "none",
+        "weights": " / ".join(map(show_value, knobs["synthetic_weight"])),
+        "back_off": back_off_text(params),
         "quality_amount": params.generate.per_class or "the chosen number",
         "quality_table": quality_section.quality_table(metrics, sizes),
         "quality_per_class": quality_section.per_class_table(cells, size, data["class_names"]),
@@ -125,3 +127,14 @@ def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: d
 
 def params_yaml(params: Params) -> str:
     return yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)
+
+
+def back_off_text(params: Params) -> str:
+    """What the VAE arms' back-off try changes from their start point, e.g. "`ratio` 1 at
+    `synthetic_weight` 0.1"; empty when there is none (every amount pinned at its smallest)."""
+    grid = arm_grid(BY_NAME["real_vae"], params)
+    setting = back_off(grid)
+    if setting is None:
+        return ""
+    changed = [f"`{k}` {show_value(setting[k])}" for k in ("ratio", "synthetic_weight") if setting[k] != grid[0][k]]
+    return " at ".join(changed)

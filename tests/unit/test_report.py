@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.stages import audit, generate, report, train_vae
-from pipeline.config import Params
+from pipeline.config import Params, parse_params
 from pipeline.evaluation.learning_curve import summarize
 from pipeline.evaluation.quality_suite import SUITE_KEYS
+from pipeline.reporting.report import back_off_text
 from pipeline.stages.evaluate import write_outputs
 from pipeline.stages.preprocess import run as preprocess
 from tests.unit.test_cell import fake_cells
@@ -73,3 +74,15 @@ def test_verdict_follows_the_metrics(run_dir: Path, tiny_params: Params, shift: 
 def test_missing_metrics_is_one_clear_line(tmp_path: Path, tiny_params: Params) -> None:
     with pytest.raises(Exception, match="metrics.json: not found"):
         make(tmp_path, tiny_params)
+
+
+@pytest.mark.parametrize(
+    ("changes", "text"),
+    [
+        ({}, "`ratio` 1 at `synthetic_weight` 0.1"),
+        ({"evaluate": {"synthetic_weight": 0.5}}, "`ratio` 1"),
+        ({"generate": {"ratio": 1.0}, "evaluate": {"synthetic_weight": 0.5}}, ""),  # nothing to back off to
+    ],
+)
+def test_the_report_says_what_the_back_off_try_changes(changes: dict, text: str) -> None:
+    assert back_off_text(parse_params(changes)) == text

@@ -72,6 +72,13 @@ def test_a_pinned_synthetic_weight_stays_in_the_back_off() -> None:
     assert second == {**start, "ratio": min(knob_values(params)["ratio"])} and second["synthetic_weight"] == 0.5
 
 
+def test_without_a_ratio_the_back_off_lowers_the_weight_alone() -> None:
+    """`generate.ratio: null` means `per_class` samples: the back-off keeps that amount."""
+    params = parse_params({"generate": {"ratio": None}})
+    start, second = plan(BY_NAME["real_vae"], params, 6, seed=0, arm_index=2)[:2]
+    assert start["ratio"] is None and second == {**start, "synthetic_weight": BACK_OFF_WEIGHT}
+
+
 def test_pinned_knobs_are_never_varied() -> None:
     params = parse_params({"generate": {"strategy": "posterior", "temperature": 0.5}, "evaluate": {"synthetic_weight": 0.3}})
     values = knob_values(params)
