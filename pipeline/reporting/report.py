@@ -98,6 +98,7 @@ def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: d
         "knobs": ", ".join(f"`{k}` {' / '.join(map(show_value, v))}" for k, v in knobs.items() if k in CANDIDATES and k != "synthetic_weight" and len(v) > 1) or "none",
         "weights": " / ".join(map(show_value, knobs["synthetic_weight"])),
         "back_off": back_off_text(params),
+        "rare_back_off": back_off_text(params, "vae_rare"),
         "quality_amount": params.generate.per_class or "the chosen number",
         "quality_table": quality_section.quality_table(metrics, sizes),
         "quality_per_class": quality_section.per_class_table(cells, size, data["class_names"]),
@@ -129,12 +130,12 @@ def params_yaml(params: Params) -> str:
     return yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)
 
 
-def back_off_text(params: Params) -> str:
-    """What the VAE arms' back-off try changes from their start point, e.g. "`ratio` 1 at
+def back_off_text(params: Params, arm: str = "real_vae") -> str:
+    """What a VAE arm's back-off try changes from its start point, e.g. "`ratio` 1 at
     `synthetic_weight` 0.1"; empty when there is none (every amount pinned at its smallest)."""
-    grid = arm_grid(BY_NAME["real_vae"], params)
+    grid = arm_grid(BY_NAME[arm], params)
     setting = back_off(grid)
     if setting is None:
         return ""
-    changed = [f"`{k}` {show_value(setting[k])}" for k in ("ratio", "synthetic_weight") if setting[k] != grid[0][k]]
+    changed = [f"`{k}` {show_value(setting[k])}" for k in ("ratio", "synthetic_weight") if k in setting and setting[k] != grid[0][k]]
     return " at ".join(changed)

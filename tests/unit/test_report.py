@@ -77,12 +77,14 @@ def test_missing_metrics_is_one_clear_line(tmp_path: Path, tiny_params: Params) 
 
 
 @pytest.mark.parametrize(
-    ("changes", "text"),
+    ("changes", "balanced", "rare"),
     [
-        ({}, "`ratio` 1 at `synthetic_weight` 0.1"),
-        ({"evaluate": {"synthetic_weight": 0.5}}, "`ratio` 1"),
-        ({"generate": {"ratio": 1.0}, "evaluate": {"synthetic_weight": 0.5}}, ""),  # nothing to back off to
+        ({}, "`ratio` 1 at `synthetic_weight` 0.1", "`synthetic_weight` 0.1"),  # rare arms add by rare_fill, not ratio
+        ({"evaluate": {"synthetic_weight": 0.5}}, "`ratio` 1", ""),
+        ({"generate": {"ratio": 1.0}, "evaluate": {"synthetic_weight": 0.5}}, "", ""),  # nothing to back off to
     ],
 )
-def test_the_report_says_what_the_back_off_try_changes(changes: dict, text: str) -> None:
-    assert back_off_text(parse_params(changes)) == text
+def test_the_report_says_what_the_back_off_try_changes(changes: dict, balanced: str, rare: str) -> None:
+    params = parse_params(changes)
+    assert back_off_text(params) == balanced
+    assert back_off_text(params, "vae_rare") == rare
