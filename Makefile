@@ -32,8 +32,8 @@ install-dev: $(VENV)/.installed-dev  ## ... plus the test tools and the Ray extr
 repro: install  ## run the whole DVC pipeline (dvc repro)
 	$(VENV)/bin/dvc repro
 
-test: install-dev  ## run the test suite (minutes), without the soak tests
-	$(PY) -m pytest -m "not soak" --durations=15
+test: install-dev  ## run the test suite (minutes), without the soak tests, one worker per core (at most 4)
+	$(PY) -m pytest -m "not soak" -n auto --maxprocesses 4 --dist loadfile --durations=15
 
 test-soak: install-dev  ## the soak tests: kill -9 of every stage, DVC queue side by side, Ray clusters
 	$(PY) -m pytest -m soak
