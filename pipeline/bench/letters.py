@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from pipeline.config import DatasetConfig, Params
 from pipeline.stages.preprocess import run as preprocess
+from pipeline.tools._cli import positive_int
 
 LETTERS = "BCDGJLNOPS"  # none of faults.GLYPHS
 SIZE = 28
@@ -84,20 +85,13 @@ def letter_splits(params: Params, workdir: Path, per_class: int, hard: bool = Fa
     return out
 
 
-def positive(text: str) -> int:
-    """argparse type: a whole number of at least 1 (a folder without images is no dataset)."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return int(text)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.bench.letters",
         description="Write the letters image folder (28x28, 10 classes) for dataset.source: image_folder.",
     )
     parser.add_argument("out", type=Path, help="the folder to write (one sub-folder per letter)")
-    parser.add_argument("--per-class", type=positive, default=100, help="images per letter (default 100)")
+    parser.add_argument("--per-class", type=positive_int, default=100, help="images per letter (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="the same seed writes the same bytes (default 0)")
     parser.add_argument("--hard", action="store_true", help="the hard variant (issue #27): 10 per class are far from enough")
     args = parser.parse_args(argv)

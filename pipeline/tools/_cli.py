@@ -13,3 +13,10 @@ def tool_parser(module: str, doc: str, epilog: str) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=epilog,
     )
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1, else the usual one-line usage error."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)

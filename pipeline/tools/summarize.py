@@ -15,7 +15,6 @@ are decoded, read from just the row groups that hold them.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from pipeline.atomic import atomic_path, to_plain
 from pipeline.data.images import auto_scale, tile
 from pipeline.data.parquet import decode_stored, iter_batches, read_metadata
 from pipeline.errors import PipelineError, cli_guard
-from pipeline.tools._cli import tool_parser
+from pipeline.tools._cli import positive_int, tool_parser
 
 PROVENANCE = ("checkpoint", "strategy", "temperature", "seed")
 QUALITY = ("confidence", "nn_distance")
@@ -200,12 +199,6 @@ def render_sample_quality(quality: dict, class_names: list[str], console: Consol
     console.print(classes)
 
 
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return int(text)
-
-
 @cli_guard
 def main(argv: list[str] | None = None) -> None:
     parser = tool_parser("pipeline.tools.summarize", __doc__, """examples:
@@ -216,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("file", type=Path, help="a Parquet file of the pipeline (data/processed/*.parquet or data/synthetic/*.parquet)")
     parser.add_argument("--grid", type=Path, help="where to write the sample grid PNG (default: <file stem>_grid.png next to the file)")
-    parser.add_argument("--per-class", type=_positive, default=8, metavar="N", help="images per class in the grid (default 8)")
+    parser.add_argument("--per-class", type=positive_int, default=8, metavar="N", help="images per class in the grid (default 8)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object instead of tables")
     parser.add_argument("--quality", action="store_true", help="also measure the file's images as samples against real images (needs --real)")
     parser.add_argument("--real", type=Path, help="--quality: the real images the generator trained on (e.g. data/processed/train.parquet)")
