@@ -127,20 +127,18 @@ def plan(arm: Arm, params: Params, budget: int, seed: int, arm_index: int) -> li
 def back_off(grid: list[Setting]) -> Setting | None:
     """The start point with the fewest samples (`ratio`) at a weight below every candidate
     (`BACK_OFF_WEIGHT`, where the arm tunes `synthetic_weight`; a pinned weight stays), or None
-    for an arm that adds no samples. Every sample-adding arm tries it, so a generator whose
+    where that is the start point itself (an arm that adds no samples, or both amounts pinned at
+    their smallest). Every sample-adding arm tries it, so a generator whose
     samples hurt costs little once the choice is made: with random tries alone, six draws from a
     grid of hundreds seldom include it. On the hard letters (issue #27) weight 0.3, the smallest
     candidate, still cost real + VAE 1.7 points at 5 images per class."""
     start = grid[0]
-    if not any(k in start for k in ("ratio", "synthetic_weight")):
-        return None
     setting = dict(start)
     ratios = [s["ratio"] for s in grid if s.get("ratio") is not None]  # none: `generate.per_class` sets the amount
     if ratios:
         setting["ratio"] = min(ratios)
-    if "synthetic_weight" in start:
-        weights = {s["synthetic_weight"] for s in grid}
-        setting["synthetic_weight"] = BACK_OFF_WEIGHT if len(weights) > 1 else start["synthetic_weight"]
+    if len({s.get("synthetic_weight") for s in grid}) > 1:  # tuned, not pinned
+        setting["synthetic_weight"] = BACK_OFF_WEIGHT
     return None if setting == start else setting
 
 
