@@ -32,6 +32,7 @@ from pipeline.data.augment import classic_copies
 from pipeline.data.imageset import ImageSet
 from pipeline.data.splits import per_class_subset
 from pipeline.evaluation import scenarios
+from pipeline.evaluation.assessor import fit_assessor
 from pipeline.evaluation.cleaning import add_label_noise, extra_rows
 from pipeline.evaluation.imbalance import Rare
 from pipeline.evaluation.quality import sample_quality
@@ -102,7 +103,7 @@ def run_cell(splits: Splits, size: int, seed: int, params: Params) -> dict:
     # images, so label fidelity is not 1.00 by construction. Drawn at a fixed amount
     # (generate.per_class), then matched per class to the reference (`quality.sample_quality`):
     # recall and coverage depend on how many samples there are.
-    assessor = fit_classifier(TrainingRows.of(assessor_rows), params.evaluate, params.trainer, seed, kind="cnn")
+    assessor = fit_assessor(assessor_rows, params.evaluate, params.trainer, seed)
     fixed_amount = {"ratio": None} if gen.per_class else {}
     measured = samples({**tuned[scenario.quality_arm].selection.chosen, **fixed_amount})
     record = {

@@ -21,12 +21,16 @@ if TYPE_CHECKING:
     from pipeline.models.classify import Classifier
 
 NAN = float("nan")
+# The assessor's own accuracy on the real reference images: the ceiling label fidelity is read
+# against. Not a property of the samples, so the quality-vs-gain study leaves it out.
+JUDGE_KEY = "assessor_accuracy"
 # Every quality metric a cell records, in the report's order: the summary, the report's table and
-# the quality-vs-gain study read this one tuple.
+# the quality-vs-gain study (`SAMPLE_KEYS`) read these tuples.
 QUALITY_KEYS = (
-    "label_fidelity", "fd", "precision", "recall", "density", "coverage", "diversity_ratio", "memorisation_ratio", "near_copy_rate",
-    *quality_suite.SUITE_KEYS,
+    "label_fidelity", JUDGE_KEY, "fd", "precision", "recall", "density", "coverage", "diversity_ratio", "memorisation_ratio",
+    "near_copy_rate", *quality_suite.SUITE_KEYS,
 )
+SAMPLE_KEYS = tuple(key for key in QUALITY_KEYS if key != JUDGE_KEY)
 # Largest query-by-reference distance block held in memory at once (~64 MiB of float64).
 _BLOCK_ELEMENTS = 1 << 23
 # An imaginary part of sqrtm above this share of the real part is not rounding noise (pytorch-fid: 1e-3).
@@ -237,7 +241,8 @@ def matched_per_class(synthetic: ImageSet, reference: ImageSet) -> ImageSet:
 def sample_quality(
     synthetic: ImageSet, real: ImageSet, holdout: ImageSet, judge: Classifier, seed: int = 0, per_class: bool = True
 ) -> dict:
-    """Fidelity, diversity and memorisation of the samples, in the judge CNN's features, with as
+    """Fidelity, diversity and memorisation of the samples, in the judge CNN's features (and the
+    judge's accuracy on `holdout`, `JUDGE_KEY`: what fidelity is read against), with as
     many samples of each class as `holdout` has real images of it; and the field's standard suite
     (`quality_suite`: detection AUROC, α-precision, β-recall, authenticity, identifiability), also
     per class (`"per_class"`) unless `per_class` is False (the per-try scoring skips it: speed).
@@ -257,6 +262,7 @@ def _sample_quality(synthetic: ImageSet, real: ImageSet, holdout: ImageSet, judg
     )
     return {
         "label_fidelity": float(np.mean(synthetic.labels == judge.predict(syn_x))),
+        JUDGE_KEY: float(np.mean(holdout.labels == judge.predict(hold_x))),
         "fd": frechet_distance(hold_f, syn_f),
         **pr,
         "diversity_ratio": diversity_ratio(syn_f, synthetic.labels, hold_f, holdout.labels),

@@ -18,7 +18,7 @@ import numpy as np
 from scipy import stats
 
 from pipeline.evaluation.arms import BY_NAME, RARE_SAMPLING, SAMPLING
-from pipeline.evaluation.quality import QUALITY_KEYS, sample_quality
+from pipeline.evaluation.quality import SAMPLE_KEYS, sample_quality
 
 if TYPE_CHECKING:
     from pipeline.data.imageset import ImageSet
@@ -66,7 +66,7 @@ def tries_points(selections: dict[str, dict], measure: Callable[[dict], dict], f
             key = tuple(sorted(setting.items(), key=lambda kv: kv[0]))
             if key not in measured:
                 measured[key] = measure(setting)
-            quality = {k: measured[key][k] for k in QUALITY_KEYS}
+            quality = {k: measured[key][k] for k in SAMPLE_KEYS}
             points.append({"arm": name, "try": i, "gain": entry["val_acc"] - baseline, "quality": quality})
     return points
 
@@ -83,7 +83,7 @@ def cell_spearman(points: list[dict], metric: str) -> float:
         return float(stats.spearmanr(pairs[:, 0], pairs[:, 1]).statistic)
 
 
-def summarize(cells: list[dict], metrics: tuple[str, ...] = QUALITY_KEYS, seed: int = 0) -> dict:
+def summarize(cells: list[dict], metrics: tuple[str, ...] = SAMPLE_KEYS, seed: int = 0) -> dict:
     """{metric: {"spearman_mean", "spearman_lo", "spearman_hi", "cells"}}: the mean over cells of
     the per-cell rho (cells where it is undefined left out), and a 95% percentile bootstrap
     interval over cells (nan from fewer than 2 cells); {} without tries."""

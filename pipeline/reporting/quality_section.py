@@ -17,6 +17,7 @@ from pipeline.reporting.charts import save_figure
 # metric -> (name, what it measures, the good direction): one line each in the quality table.
 QUALITY_INFO: dict[str, tuple[str, str, str]] = {
     "label_fidelity": ("label fidelity", "share of samples the assessor puts in their conditioned class", "higher"),
+    "assessor_accuracy": ("real images' fidelity", "the same share for held-out real images: the assessor's accuracy, fidelity's ceiling", "reference"),
     "fd": ("Fréchet distance", "distance between Gaussians fitted to sample and real features", "lower"),
     "precision": ("precision", "share of samples inside the real images' k-NN balls (realism)", "higher"),
     "recall": ("recall", "share of real images inside the samples' k-NN balls (variety covered)", "higher"),

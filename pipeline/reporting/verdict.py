@@ -118,8 +118,11 @@ def _significant(lo: float | None, hi: float | None) -> int | None:
 def diagnosis(quality: dict) -> str:
     """Why samples may or may not help, in words, from the quality metrics of one training size."""
     fidelity, coverage, memo = quality["label_fidelity"], quality["coverage"], quality["memorisation_ratio"]
-    looks = (f"{fidelity:.0%} of the samples are recognised as their class" if fidelity >= 0.8
-             else f"only {fidelity:.0%} of the samples are recognised as their class, so many carry a wrong label")
+    real = quality.get("assessor_accuracy")
+    # absent or nan: a run from before it was recorded
+    ceiling = "" if real is None or real != real else f" ({real:.0%} of held-out real images are)"
+    looks = (f"{fidelity:.0%} of the samples are recognised as their class{ceiling}" if fidelity >= 0.8
+             else f"only {fidelity:.0%} of the samples are recognised as their class{ceiling}, so many carry a wrong label")
     diversity = quality.get("diversity_ratio", float("nan"))
     spread = ("" if diversity != diversity  # nan: a run from before the metric existed
               else f"; samples of a class differ from one another {diversity:.2f}x as much as real images of it do"

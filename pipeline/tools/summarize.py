@@ -158,8 +158,8 @@ def sample_quality_of(path: Path, real_path: Path, holdout_path: Path | None, pa
     """`quality.sample_quality` of the file's images against real ones (see the module doc)."""
     from pipeline.config import load_params  # torch and the models: only for --quality
     from pipeline.data.parquet import read_imageset
+    from pipeline.evaluation.assessor import fit_assessor
     from pipeline.evaluation.quality import sample_quality
-    from pipeline.models.classify import TrainingRows, fit_classifier
     from pipeline.models.training import single_device
 
     params = load_params(params_path)
@@ -174,10 +174,10 @@ def sample_quality_of(path: Path, real_path: Path, holdout_path: Path | None, pa
         assessor_rows, reference = holdout.subset(np.sort(order[0::2])), holdout.subset(np.sort(order[1::2]))
     else:
         assessor_rows = reference = real
-    assessor = fit_classifier(TrainingRows.of(assessor_rows), params.evaluate, single_device(params.trainer), seed, kind="cnn")
+    assessor = fit_assessor(assessor_rows, params.evaluate, single_device(params.trainer), seed)
     quality = sample_quality(synthetic, real, reference, assessor, seed)
     if not holdout_path:  # the reference is the training images themselves: these say nothing
-        quality.update(memorisation_ratio=float("nan"), near_copy_rate=float("nan"), identifiability=float("nan"))
+        quality.update(memorisation_ratio=float("nan"), near_copy_rate=float("nan"), identifiability=float("nan"), assessor_accuracy=float("nan"))
         quality["per_class"]["identifiability"] = [float("nan")] * real.num_classes
     return {"real": str(real_path), "holdout": str(holdout_path) if holdout_path else None, "seed": seed, **quality}
 

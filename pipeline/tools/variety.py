@@ -5,7 +5,8 @@ learning curve's VAE on a cell's real images (`--size` per class of the pool, `v
 epoch), draws samples with each strategy, and measures them as the learning curve does: label
 fidelity, diversity ratio, recall, coverage, precision and memorisation, and the standard suite
 (detection AUROC, α-precision, β-recall, authenticity, identifiability), in the features of an
-assessor CNN trained on other pool images, against real pool images no model saw. `test` is not
+assessor CNN trained on other pool images, against real pool images no model saw; `real fid.` is
+the assessor's accuracy on those real images, the fidelity real letters would score. `test` is not
 read.
 """
 
@@ -23,15 +24,15 @@ from rich.table import Table
 from pipeline.config import Params, load_params, parse_params
 from pipeline.data.parquet import read_imageset
 from pipeline.errors import PipelineError, cli_guard
+from pipeline.evaluation.assessor import fit_assessor
 from pipeline.evaluation.cell import Splits, real_subset
 from pipeline.evaluation.quality import sample_quality
-from pipeline.models.classify import TrainingRows, fit_classifier
 from pipeline.models.sampling import draw
 from pipeline.models.training import single_device
 from pipeline.models.vae import fit_cvae
 from pipeline.tools._cli import tool_parser
 
-SHOWN = {"label_fidelity": "fidelity", "diversity_ratio": "diversity", "recall": "recall", "coverage": "coverage",
+SHOWN = {"label_fidelity": "fidelity", "assessor_accuracy": "real fid.", "diversity_ratio": "diversity", "recall": "recall", "coverage": "coverage",
          "precision": "precision", "memorisation_ratio": "memo. ratio", "detection_auroc": "detect. AUROC",
          "alpha_precision": "α-prec.", "beta_recall": "β-recall", "authenticity": "authentic.", "identifiability": "identif."}
 
@@ -62,7 +63,7 @@ def measure(splits: Splits, variant: Variant, size: int, seed: int, strategies: 
     params = variant.params.model_copy(update={"trainer": single_device(variant.params.trainer)})
     real, assessor_rows, reference, _ = real_subset(splits, size, seed, params.evaluate)
     module, _ = fit_cvae(real, splits.val, params.vae, params.trainer, seed, progress_bar=False)
-    assessor = fit_classifier(TrainingRows.of(assessor_rows), params.evaluate, params.trainer, seed, kind="cnn")
+    assessor = fit_assessor(assessor_rows, params.evaluate, params.trainer, seed)
     per_class = int(np.bincount(reference.labels).max())  # sample_quality matches counts per class
     out = {}
     for strategy in strategies:

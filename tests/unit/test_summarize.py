@@ -133,12 +133,14 @@ def test_quality_against_real_images_gives_the_suite_and_needs_real(real_file, t
     quality = summary["sample_quality"]
     assert quality["authenticity"] == 0.0
     assert quality["identifiability"] is None and quality["memorisation_ratio"] is None  # JSON null: not given
+    assert quality["assessor_accuracy"] is None  # the assessor's own training images say nothing of it
     assert len(quality["per_class"]["detection_auroc"]) == len(NAMES)
     holdout = tmp_path / "holdout.parquet"
     images, labels = dg.make_images(num_classes=3, per_class=6, size=SIZE, seed=5)
     write_imageset(holdout, ImageSet(images, labels, NAMES))
     with_holdout = run_json(capsys, str(path), "--quality", "--real", str(path), "--holdout", str(holdout), *grid)["sample_quality"]
     assert with_holdout["identifiability"] == 1.0  # copies of the training images, closer than any unseen one
+    assert 0.0 <= with_holdout["assessor_accuracy"] <= 1.0
     with pytest.raises(SystemExit) as exit_info:
         main([str(path), "--quality", *grid])
     assert exit_info.value.code == 2 and capsys.readouterr().err.startswith("error: --quality needs --real")

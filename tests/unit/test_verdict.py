@@ -61,6 +61,8 @@ def test_diagnosis_names_what_is_wrong_with_the_samples() -> None:
     assert "100% of the samples are recognised" in prototypes and "only 25%" in prototypes and "restate" in prototypes
     mislabeled = diagnosis({"label_fidelity": 0.5, "coverage": 0.8, "memorisation_ratio": 1.2})
     assert "wrong label" in mislabeled and "only" not in mislabeled.split(";")[1] and "no closer" in mislabeled
+    against_real = diagnosis({"label_fidelity": 0.7, "assessor_accuracy": 0.96, "coverage": 0.8, "memorisation_ratio": 1.2})
+    assert against_real.startswith("only 70% of the samples are recognised as their class (96% of held-out real images are)")
 
 
 def test_a_gain_within_noise_says_what_gain_would_have_been_seen() -> None:
