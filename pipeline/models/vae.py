@@ -39,6 +39,7 @@ def is_semi_supervised(cfg: VAEConfig, unlabeled: np.ndarray | None) -> bool:
 
 def build_module(data: ImageSet, cfg: VAEConfig, unlabeled: np.ndarray | None = None) -> LitCVAE:
     c, h, w = data.image_shape
+    cfg = cfg.for_images(h, w)
     extra = {}
     if is_semi_supervised(cfg, unlabeled):
         total = len(data) + (0 if unlabeled is None else len(unlabeled))

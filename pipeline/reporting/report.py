@@ -110,7 +110,7 @@ def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: d
         "best_kl": tables.fmt(vae.get("best_val_kl"), digits=1),
         "best_epoch_by": "objective (reconstruction minus the free-bits KL penalty)" if params.vae.best_epoch_by == "objective" else "ELBO",
         "vae": vae,
-        "elbo_note": ELBO_NOTES[params.vae.likelihood],
+        "elbo_note": ELBO_NOTES[params.vae.for_images(h, w).likelihood],
         "generation_sentence": generation_sentence(gen),
         "gen": gen,
         "acceptance": f"{gen['acceptance_rate'] * 100:.0f}",

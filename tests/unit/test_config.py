@@ -59,3 +59,23 @@ def test_only_the_semi_supervised_scenario_trains_its_cells_vaes_with_its_own_va
     assert semi.cell_vae() == semi.vae.model_copy(update={"epochs": 7})
     balanced = parse_params({"evaluate": {"semi_supervised_vae": {"epochs": 7}}})
     assert balanced.cell_vae() == balanced.vae
+
+
+@pytest.mark.parametrize(("size", "hidden", "likelihood"), [(8, 32, "bernoulli"), (15, 32, "bernoulli"), (16, 64, "gaussian"), (28, 64, "gaussian")])
+def test_auto_vae_width_and_likelihood_follow_the_image_size(size: int, hidden: int, likelihood: str) -> None:
+    resolved = Params().vae.for_images(size, size)
+    assert (resolved.hidden_channels, resolved.likelihood) == (hidden, likelihood)
+    pinned = parse_params({"vae": {"hidden_channels": 8, "likelihood": "bernoulli"}}).vae.for_images(size, size)
+    assert (pinned.hidden_channels, pinned.likelihood) == (8, "bernoulli")  # a value the user set stays
+
+
+def test_a_built_vae_carries_the_resolved_settings_in_its_checkpoint_hyperparameters() -> None:
+    """`generate` rebuilds the model from the checkpoint alone: `auto` must not reach it."""
+    import numpy as np
+
+    from pipeline.data.imageset import ImageSet
+    from pipeline.models.vae import build_module
+
+    letters = ImageSet(np.zeros((4, 28, 28, 1), np.uint8), np.array([0, 1, 0, 1]), ["a", "b"])
+    module = build_module(letters, Params().vae)
+    assert (module.hparams.hidden, module.hparams.likelihood) == (64, "gaussian") and module.model.log_sigma is not None
