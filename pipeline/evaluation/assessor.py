@@ -20,7 +20,5 @@ STEPS_FACTOR = 6  # 1200 steps at the default evaluate.steps (200); 600 reached 
 
 def fit_assessor(images: ImageSet, cfg: EvaluateConfig, trainer: TrainerConfig, seed: int) -> Classifier:
     """The assessor CNN of `images` (never the cell's training images, nor test)."""
-    rows = TrainingRows.of(images)
-    if cfg.classic_copies:
-        rows = rows + TrainingRows.of(classic_copies(images, cfg.classic_copies, seed))
+    rows = TrainingRows.of(images) + TrainingRows.of(classic_copies(images, cfg.classic_copies, seed))
     return fit_classifier(rows, cfg.model_copy(update={"steps": cfg.steps * STEPS_FACTOR}), trainer, seed, kind="cnn")

@@ -1,11 +1,10 @@
-"""The quality assessor: trained well enough to be believed, with or without classic copies."""
+"""The quality assessor: trained well enough to be believed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from pipeline.config import Params
 from pipeline.data.parquet import read_imageset
@@ -13,14 +12,13 @@ from pipeline.evaluation.assessor import fit_assessor
 from pipeline.evaluation.quality import JUDGE_KEY, sample_quality
 
 
-@pytest.mark.parametrize("copies", [0, 2])
-def test_the_assessor_names_unseen_real_digits_and_says_how_well(digits_dir: Path, tiny_params: Params, one_thread, copies: int) -> None:
+def test_the_assessor_names_unseen_real_digits_and_says_how_well(digits_dir: Path, tiny_params: Params, one_thread) -> None:
     """Its accuracy on the reference is recorded beside label fidelity: the ceiling fidelity is
     read against. Real images measured as samples score exactly that accuracy."""
     pool = read_imageset(digits_dir / "pool.parquet")
     order = np.random.default_rng(0).permutation(len(pool))
     train, reference = pool.subset(np.sort(order[0::2])), pool.subset(np.sort(order[1::2]))
-    cfg = tiny_params.evaluate.model_copy(update={"steps": 20, "classic_copies": copies})
+    cfg = tiny_params.evaluate.model_copy(update={"steps": 20, "classic_copies": 2})
     assessor = fit_assessor(train, cfg, tiny_params.trainer, seed=0)
     quality = sample_quality(reference, train, reference, assessor, seed=0, per_class=False)
     assert quality[JUDGE_KEY] > 0.8  # 120 steps on ~50 digits per class; chance is 0.1
