@@ -90,6 +90,11 @@ class TrainerConfig(Strict):
 LARGE_IMAGES_FROM = 16
 
 
+def large_images(height: int, width: int) -> bool:
+    """Whether `auto` settings treat images of this size as large (`LARGE_IMAGES_FROM`)."""
+    return min(height, width) >= LARGE_IMAGES_FROM
+
+
 class VAEConfig(Strict):
     latent_dim: Positive = 16
     hidden_channels: Positive | Auto = "auto"  # auto: 32 below LARGE_IMAGES_FROM pixels, 64 from it
@@ -111,7 +116,7 @@ class VAEConfig(Strict):
 
     def for_images(self, height: int, width: int) -> VAEConfig:
         """These settings with `auto` width and likelihood fixed for images of this size."""
-        large = min(height, width) >= LARGE_IMAGES_FROM
+        large = large_images(height, width)
         return self.model_copy(update={
             "hidden_channels": (64 if large else 32) if self.hidden_channels == "auto" else self.hidden_channels,
             "likelihood": ("gaussian" if large else "bernoulli") if self.likelihood == "auto" else self.likelihood,

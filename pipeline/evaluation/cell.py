@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.config import EvaluateConfig, Params
+from pipeline.config import EvaluateConfig, Params, large_images
 from pipeline.data.augment import classic_copies
 from pipeline.data.imageset import ImageSet
 from pipeline.data.splits import per_class_subset
@@ -97,7 +97,8 @@ def run_cell(splits: Splits, size: int, seed: int, params: Params) -> dict:
     source = RowSource(real, samples, ev.classic_copies, seed, cell.rare, extra)
     arms = scenario.arms(ev)
     budget = effective_budget(arms, params)
-    plans = {arm: plan(arm, params, budget, seed, i) for i, arm in enumerate(arms)}
+    large = large_images(*real.image_shape[1:])
+    plans = {arm: plan(arm, params, budget, seed, i, large) for i, arm in enumerate(arms)}
     tuned = tune(plans, source, splits.val, params, seed, scenario.metric)
     # Sample quality is judged by a CNN that never filtered the samples: trained on other pool
     # images, so label fidelity is not 1.00 by construction. Drawn at a fixed amount

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.config import GenerateConfig, Params
+from pipeline.config import GenerateConfig, Params, large_images
 from pipeline.data.augment import classic_copies
 from pipeline.data.imageset import ImageSet
 from pipeline.errors import PipelineError
@@ -229,7 +229,7 @@ def choose_sampling(params: Params, model: CVAE, train: ImageSet, val: ImageSet 
     if val is None:
         raise PipelineError("generate: `auto` settings need the val split (--val)")
     arm = BY_NAME["real_vae"]
-    settings = plan(arm, params, effective_budget(ARMS, params), params.seed, 0)
+    settings = plan(arm, params, effective_budget(ARMS, params), params.seed, 0, large_images(*train.image_shape[1:]))
     samples = SampleCache(model, train, params.generate, params.seed, judge)
     selection = tune({arm: settings}, RowSource(train, samples, params.evaluate.classic_copies, params.seed), val, params, params.seed)[arm.name].selection
     # Only what a user reads: val accuracies can differ by one image between CPUs, the choice cannot.

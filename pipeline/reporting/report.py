@@ -12,7 +12,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from pipeline.config import Params
+from pipeline.config import Params, large_images
 from pipeline.data.imageset import ImageSet
 from pipeline.evaluation.arms import BY_NAME, GAIN_ARMS, IMBALANCED_ARMS, NAMES, SEMI_SUPERVISED_ARMS
 from pipeline.evaluation.selection import CANDIDATES, arm_grid, back_off, describe, knob_values, show_value
@@ -68,7 +68,7 @@ def render_markdown(params: Params, metrics: dict, data: dict, vae: dict, gen: d
     size = tables.headline_size(params)
     sizes = params.evaluate.train_sizes
     c, h, w = data["image_shape"]
-    knobs = knob_values(params)
+    knobs = knob_values(params, large_images(h, w))
     if params.evaluate.scenario == "imbalanced":  # its own verdict, tables and prose (rare_section.py)
         scenario = rare_section.context(params, metrics, per_class, cells, size, data["class_names"])
     elif params.evaluate.scenario == "semi_supervised":  # semi_section.py

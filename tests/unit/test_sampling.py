@@ -128,3 +128,22 @@ def test_missing_checkpoint_is_one_clear_line(tiny_params: Params, digits_dir: P
     with pytest.raises(PipelineError, match="checkpoint not found"):
         generate_stage.run(tiny_params, tmp_path / "none.ckpt", digits_dir / "train.parquet", tmp_path / "o.parquet", None, show_progress=False)
     assert not (tmp_path / "o.parquet").exists()
+
+
+@pytest.mark.parametrize(("size", "start"), [(8, "prior"), (16, "posterior")])
+def test_the_generate_stage_starts_its_search_where_the_image_size_says(tiny_params: Params, size: int, start: str) -> None:
+    """With a budget of one try the generate stage keeps its start point: `prior` for small
+    images, `posterior` (codes near the class's own images) from 16 px (selection.LARGE_IMAGE_START)."""
+    from pipeline.evaluation.tuning import choose_sampling
+
+    rng = np.random.default_rng(0)
+
+    def images(n: int) -> ImageSet:
+        return ImageSet(rng.integers(0, 256, (n, size, size, 1), dtype=np.uint8), np.arange(n) % 3, ("a", "b", "c"))
+
+    torch.manual_seed(0)
+    model = CVAE(1, size, size, num_classes=3, latent_dim=4, hidden=8).eval()
+    params = tiny_params.model_copy(update={"evaluate": tiny_params.evaluate.model_copy(update={"budget": 1})})
+    chosen, selection, _ = choose_sampling(params, model, images(12), images(9))
+    assert chosen.strategy == selection["chosen"]["strategy"] == start
+    assert selection["val_fits"] == 1

@@ -32,6 +32,22 @@ def test_every_arm_gets_the_same_budget_and_starts_from_params() -> None:
         assert len({tuple(sorted(s.items())) for s in settings}) == budget, "no setting twice"
 
 
+def test_large_images_start_the_vae_arms_near_their_own_class_images() -> None:
+    """From 16 px the strategy search starts at `posterior` (and backs off from it); smaller images
+    start at `prior`; a strategy pinned in params is never reordered."""
+    params = parse_params({})
+    arm = BY_NAME["real_vae"]
+    small, large = (plan(arm, params, 6, seed=0, arm_index=2, large_images=flag) for flag in (False, True))
+    assert [s["strategy"] for s in small[:2]] == ["prior", "prior"]
+    assert [s["strategy"] for s in large[:2]] == ["posterior", "posterior"]  # the start point and its back-off
+    assert sorted(knob_values(params, large_images=True)["strategy"]) == sorted(knob_values(params)["strategy"])
+    assert len(arm_grid(arm, params, large_images=True)) == len(arm_grid(arm, params))  # the same grid, reordered
+    pinned = parse_params({"generate": {"strategy": "borrow"}})
+    assert knob_values(pinned, large_images=True)["strategy"] == ("borrow",)
+    real = BY_NAME["real"]
+    assert plan(real, params, 6, seed=0, arm_index=0, large_images=True) == plan(real, params, 6, seed=0, arm_index=0)
+
+
 def test_the_budget_is_capped_by_the_smallest_grid_for_every_arm_alike() -> None:
     params = parse_params({"evaluate": {"budget": 1000}})
     smallest = min(len(arm_grid(arm, params)) for arm in ARMS)
