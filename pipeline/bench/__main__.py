@@ -1,6 +1,6 @@
 """Measure the pipeline's speed and memory on this machine: `python -m pipeline.bench`.
 
-Six questions, each answered by running the pipeline's own code:
+Seven questions, each answered by running the pipeline's own code:
 
 1. training: what does Lightning cost? LitCVAE through `make_trainer` against a plain PyTorch loop
    over the same CVAE, DataLoader, optimizer and epochs (target: Lightning >= 0.8x plain); again
@@ -16,7 +16,10 @@ Six questions, each answered by running the pipeline's own code:
    just this part; see `pipeline/bench/audit.py`);
 6. cluster: learning-curve cells under `executor: processes` and `ray` back to back, Ray's
    per-task overhead with empty cells, and the projected wall time on more CPUs or GPUs
-   (`--only-cluster` runs just this part; see `pipeline/bench/cluster.py`; skipped without ray).
+   (`--only-cluster` runs just this part; see `pipeline/bench/cluster.py`; skipped without ray);
+7. cells: what one learning-curve cell costs (wall and CPU seconds, the VAE's share, peak memory)
+   on the 8x8 digits and on the hard 28x28 letters of issue #27, one thread (`--only-cells` runs
+   just this part; see `pipeline/bench/cells.py`).
 
 Memory is the peak RSS (high-water mark) of a fresh child process per measurement, so one
 measurement cannot inflate the next. `--quick` shrinks every size for a smoke run.
@@ -41,13 +44,14 @@ import torch
 from rich.console import Console
 
 from pipeline.bench.audit import bench_audit
+from pipeline.bench.cells import bench_cells
 from pipeline.bench.cluster import bench_cluster
 from pipeline.bench.dag import QUICK_PARAMS, bench_dag
 from pipeline.bench.generation import bench_generation
 from pipeline.bench.letters import letter_splits
 from pipeline.bench.measure import ROOT
 from pipeline.bench.mnist import bench_mnist
-from pipeline.bench.render import render, render_audit, render_cluster
+from pipeline.bench.render import render, render_audit, render_cells, render_cluster
 from pipeline.models.batched import measure_speedup
 from pipeline.bench.training import TARGET_RATIO, compare_training, digits_splits, tiled
 from pipeline.config import Params, load_params
@@ -71,6 +75,9 @@ class Sizes:
     audit_epochs: int | None = None  # VAE epochs of the audit benchmark; None = vae.epochs from params
     cluster_seeds: int = 0  # seeds (x params' train sizes) of the processes-vs-ray comparison; 0 skips it
     audit_letters_per_class: int = 100  # images per letter of the 28x28 audit case (10 letters; its pool is 60%)
+    cell_sizes: tuple[int, ...] = (5, 10)  # training sizes of the cell-cost benchmark (`evaluate.train_sizes`' defaults)
+    hard_letters_per_class: int = 100  # images per letter of its hard 28x28 case (issue #27's set)
+    cell_vae_epochs: int | None = None  # its VAE's epochs; None = vae.epochs from params
 
 
 FULL = Sizes(
@@ -81,6 +88,7 @@ QUICK = Sizes(
     train_images=2 * 1077, train_epochs=1, repeats=3, small_epochs=10,
     generate=(2_000, 20_000), mnist_images=6_000, mnist_train_steps=15, classifier_fits=6, classifier_steps=20,
     audit_images=400, audit_epochs=10, cluster_seeds=2, audit_letters_per_class=30,
+    cell_sizes=(5,), hard_letters_per_class=30, cell_vae_epochs=10,
 )
 
 
@@ -100,7 +108,7 @@ def run(
     params: Params, sizes: Sizes, skip_dag: bool = False, quick: bool = False, profile: bool = False,
     say: Callable[[str], None] = print,
 ) -> dict:
-    """All six benchmarks in a temporary folder; the JSON-ready results."""
+    """All seven benchmarks in a temporary folder; the JSON-ready results."""
     machine = machine_info()
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
         workdir = Path(tmp)
@@ -125,6 +133,7 @@ def run(
         mnist = bench_mnist(sizes.mnist_images, params, workdir / "mnist", train_steps=sizes.mnist_train_steps)
         audit = audit_part(params, sizes, workdir, say)
         cluster = cluster_part(params, sizes, digits, say)
+        cells = cells_part(params, sizes, digits, workdir, say)
     return {
         "machine": {**machine, "load_average_1m_end": os.getloadavg()[0]},
         "mode": "quick" if quick else "full",
@@ -145,7 +154,12 @@ def run(
         "ray_task_overhead_s": cluster.get("ray_task_overhead_s"),
         "ray_vs_processes_ratio": cluster.get("ray_vs_processes_ratio"),
         "cluster": cluster,
+        "cells": cells,
     }
+
+
+def cells_part(params: Params, sizes: Sizes, digits: Path, workdir: Path, say: Callable[[str], None]) -> list[dict]:
+    return bench_cells(params, digits, workdir / "cells", sizes.cell_sizes, sizes.hard_letters_per_class, sizes.cell_vae_epochs, say)
 
 
 def cluster_part(params: Params, sizes: Sizes, digits: Path, say: Callable[[str], None]) -> dict:
@@ -187,6 +201,19 @@ def run_only_cluster(params: Params, sizes: Sizes, quick: bool, say: Callable[[s
     }
 
 
+def run_only_cells(params: Params, sizes: Sizes, quick: bool, say: Callable[[str], None] = print) -> dict:
+    """`--only-cells`: the cell-cost benchmark alone."""
+    machine = machine_info()
+    with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
+        cells = cells_part(params, sizes, digits_splits(params, Path(tmp)), Path(tmp), say)
+    return {
+        "machine": {**machine, "load_average_1m_end": os.getloadavg()[0]},
+        "mode": "quick" if quick else "full",
+        "sizes": asdict(sizes),
+        "cells": cells,
+    }
+
+
 def run_only_audit(params: Params, sizes: Sizes, quick: bool, say: Callable[[str], None] = print) -> dict:
     """`--only-audit`: the audit benchmark alone."""
     machine = machine_info()
@@ -215,6 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile a Lightning fit even when the ratio meets its target")
     parser.add_argument("--only-audit", action="store_true", help="run only the label-audit benchmark (flipped labels, foreign images)")
     parser.add_argument("--only-cluster", action="store_true", help="run only the processes-vs-Ray comparison of learning-curve cells")
+    parser.add_argument("--only-cells", action="store_true", help="run only the cost of one cell on the digits and on the hard 28x28 letters")
     parser.add_argument(
         "--params", type=Path, default=ROOT / "params.yaml", help="batch size, lr, threads... (default: the project's params.yaml)"
     )
@@ -227,6 +255,8 @@ def main(argv: list[str] | None = None) -> None:
             results = run_only_audit(load_params(args.params), sizes, args.quick, say)
         elif args.only_cluster:
             results = run_only_cluster(load_params(args.params), sizes, args.quick, say)
+        elif args.only_cells:
+            results = run_only_cells(load_params(args.params), sizes, args.quick, say)
         else:
             results = run(load_params(args.params), sizes, args.skip_dag, args.quick, args.profile, say)
     text = json.dumps(results, indent=2)
@@ -239,6 +269,8 @@ def main(argv: list[str] | None = None) -> None:
         render_audit(results, Console())
     elif args.only_cluster:
         Console().print(render_cluster(results["cluster"]))
+    elif args.only_cells:
+        Console().print(render_cells(results["cells"]))
     else:
         render(results, Console())
 

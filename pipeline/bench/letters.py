@@ -80,7 +80,7 @@ def letter_splits(params: Params, workdir: Path, per_class: int, hard: bool = Fa
     """The letters folder split by the preprocess stage (the whole pool kept); returns the folder of splits."""
     folder = write_letter_folder(workdir / ("hard_letters" if hard else "letters"), per_class, params.seed, hard)
     dataset = DatasetConfig(source="image_folder", path=str(folder), train_per_class=None)
-    out = workdir / "letters_splits"
+    out = workdir / ("hard_letters_splits" if hard else "letters_splits")
     preprocess(params.model_copy(update={"dataset": dataset}), out)
     return out
 

@@ -145,7 +145,21 @@ def render(results: dict, console: Console) -> None:
         console.print(f"cleanlab: {results['audit']['cleanlab']}")
     if results.get("cluster"):
         console.print(render_cluster(results["cluster"]))
+    if results.get("cells"):
+        console.print(render_cells(results["cells"]))
     _machine_lines(results, console)
+
+
+def render_cells(cells: list[dict]) -> Table:
+    table = Table(title="One learning-curve cell, one thread, seed 0", title_justify="left")
+    for column in ("case", "per class", "wall", "CPU", "of it the VAE", "peak memory", "label fidelity"):
+        table.add_column(column, justify="left" if column == "case" else "right")
+    for c in cells:
+        table.add_row(
+            c["case"], str(c["size"]), f"{c['wall_s']:.1f} s", f"{c['cpu_s']:.1f} s", f"{c['vae_s']:.1f} s",
+            f"{c['peak_rss_mib']:,.0f} MiB", f"{c['label_fidelity']:.2f}",
+        )
+    return table
 
 
 def render_cluster(c: dict) -> Table | str:

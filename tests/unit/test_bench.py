@@ -24,9 +24,13 @@ from pipeline.data.imageset import ImageSet
 TINY = cli.Sizes(
     train_images=128, train_epochs=1, repeats=1, small_epochs=1, generate=(60,), mnist_images=300, mnist_train_steps=2,
     classifier_fits=2, classifier_steps=2, audit_images=200, audit_epochs=1, audit_letters_per_class=25,  # 3 foreign images: one of each kind
+    cell_sizes=(5,), hard_letters_per_class=25, cell_vae_epochs=1,
 )
 # One torch thread: two threads on a busy two-core machine can make each step 20x slower.
-TINY_PARAMS = {"vae": {"hidden_channels": 8, "latent_dim": 4}, "trainer": {"progress_bar": False, "num_threads": 1}, "audit": {"samples": 8}}
+TINY_PARAMS = {
+    "vae": {"hidden_channels": 8, "latent_dim": 4}, "trainer": {"progress_bar": False, "num_threads": 1}, "audit": {"samples": 8},
+    "evaluate": {"steps": 8, "budget": 2},
+}
 
 
 def in_process(fn, **kwargs) -> dict:
@@ -75,6 +79,11 @@ def test_json_has_every_section_and_the_headline_keys(report: dict) -> None:
         ("digits 8x8", 0.05), ("digits 8x8", 0.10), ("letters 28x28", 0.05), ("letters 28x28", 0.10)
     ]
     assert runs[0]["image_shape"] == [1, 8, 8] and runs[2]["image_shape"] == [1, 28, 28]
+    cells = report["cells"]
+    assert [(c["case"], c["size"]) for c in cells] == [("digits 8x8", 5), ("hard letters 28x28", 5)]
+    for c in cells:
+        assert 0 < c["vae_s"] < c["wall_s"] and c["cpu_s"] > 0
+        assert 0 <= c["label_fidelity"] <= 1
     assert {"flips", "outliers"} <= set(runs[0]["vae"])
     for run in runs:
         assert list(run["rankings"]) == ["rank", "label_rank", "margin", "outlier_rank"]
@@ -109,6 +118,7 @@ def test_the_table_renders(report: dict) -> None:
     text = console.file.getvalue()
     assert "Lightning / plain" in text and "MNIST-sized" in text
     assert "letters 28x28" in text and "outlier_rank" in text  # the audit's rankings, both cases
+    assert "hard letters 28x28" in text and "of it the VAE" in text  # the cell costs
 
 
 def test_generation_runs_in_a_child_process_and_reports_its_memory(tmp_path: Path) -> None:
