@@ -115,6 +115,9 @@ def _significant(lo: float | None, hi: float | None) -> int | None:
     return 1 if lo > 0 else -1 if hi < 0 else 0
 
 
+NEAR_COPIES_NAMED = 0.5  # a near-copy rate the diagnosis spells out: most samples restate a training image
+
+
 def diagnosis(quality: dict) -> str:
     """Why samples may or may not help, in words, from the quality metrics of one training size."""
     fidelity, coverage, memo = quality["label_fidelity"], quality["coverage"], quality["memorisation_ratio"]
@@ -132,6 +135,9 @@ def diagnosis(quality: dict) -> str:
     copies = ("and sit closer to the training images than new real images do (memorisation ratio "
               f"{memo:.2f}), i.e. they mostly restate what the classifier already sees" if memo < 1
               else f"and are no closer to the training images than new real images are (memorisation ratio {memo:.2f})")
+    near = quality.get("near_copy_rate", float("nan"))
+    if near >= NEAR_COPIES_NAMED:  # e.g. `posterior` samples of a handful of 28x28 images (docs/vae.md)
+        copies += f"; {near:.0%} of them are near-copies of a training image (closer to one than 99% of new real images are)"
     return f"{looks}; {variety}, {copies}."
 
 

@@ -63,6 +63,9 @@ def test_diagnosis_names_what_is_wrong_with_the_samples() -> None:
     assert "wrong label" in mislabeled and "only" not in mislabeled.split(";")[1] and "no closer" in mislabeled
     against_real = diagnosis({"label_fidelity": 0.7, "assessor_accuracy": 0.96, "coverage": 0.8, "memorisation_ratio": 1.2})
     assert against_real.startswith("only 70% of the samples are recognised as their class (96% of held-out real images are)")
+    copies = diagnosis({"label_fidelity": 0.93, "coverage": 0.7, "memorisation_ratio": 0.44, "near_copy_rate": 0.94})
+    assert copies.endswith("94% of them are near-copies of a training image (closer to one than 99% of new real images are).")
+    assert "near-copies of a training image" not in diagnosis({"label_fidelity": 0.98, "coverage": 0.8, "memorisation_ratio": 0.87, "near_copy_rate": 0.02})
 
 
 def test_a_gain_within_noise_says_what_gain_would_have_been_seen() -> None:
