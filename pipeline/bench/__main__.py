@@ -151,15 +151,22 @@ def run(
         "dag": dag,
         "mnist": mnist,
         "audit": audit,
-        "ray_task_overhead_s": cluster.get("ray_task_overhead_s"),
-        "ray_vs_processes_ratio": cluster.get("ray_vs_processes_ratio"),
-        "cluster": cluster,
+        **cluster_sections(cluster),
         "cells": cells,
     }
 
 
 def cells_part(params: Params, sizes: Sizes, digits: Path, workdir: Path, say: Callable[[str], None]) -> list[dict]:
     return bench_cells(params, digits, workdir / "cells", sizes.cell_sizes, sizes.hard_letters_per_class, sizes.cell_vae_epochs, say)
+
+
+def cluster_sections(cluster: dict) -> dict:
+    """The cluster part and its two headline figures, as the JSON carries them."""
+    return {
+        "ray_task_overhead_s": cluster.get("ray_task_overhead_s"),
+        "ray_vs_processes_ratio": cluster.get("ray_vs_processes_ratio"),
+        "cluster": cluster,
+    }
 
 
 def cluster_part(params: Params, sizes: Sizes, digits: Path, say: Callable[[str], None]) -> dict:
@@ -186,44 +193,16 @@ def audit_part(params: Params, sizes: Sizes, workdir: Path, say: Callable[[str],
     return bench_audit(params, cases, sizes.audit_epochs, say=say)
 
 
-def run_only_cluster(params: Params, sizes: Sizes, quick: bool, say: Callable[[str], None] = print) -> dict:
-    """`--only-cluster`: the processes-vs-Ray comparison alone."""
+def run_only(part: Callable[[Path], dict], sizes: Sizes, quick: bool) -> dict:
+    """One part of the benchmark alone (`--only-*`): `part(a temporary folder)` gives its sections."""
     machine = machine_info()
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
-        cluster = cluster_part(params, sizes, digits_splits(params, Path(tmp)), say)
+        sections = part(Path(tmp))
     return {
         "machine": {**machine, "load_average_1m_end": os.getloadavg()[0]},
         "mode": "quick" if quick else "full",
         "sizes": asdict(sizes),
-        "ray_task_overhead_s": cluster.get("ray_task_overhead_s"),
-        "ray_vs_processes_ratio": cluster.get("ray_vs_processes_ratio"),
-        "cluster": cluster,
-    }
-
-
-def run_only_cells(params: Params, sizes: Sizes, quick: bool, say: Callable[[str], None] = print) -> dict:
-    """`--only-cells`: the cell-cost benchmark alone."""
-    machine = machine_info()
-    with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
-        cells = cells_part(params, sizes, digits_splits(params, Path(tmp)), Path(tmp), say)
-    return {
-        "machine": {**machine, "load_average_1m_end": os.getloadavg()[0]},
-        "mode": "quick" if quick else "full",
-        "sizes": asdict(sizes),
-        "cells": cells,
-    }
-
-
-def run_only_audit(params: Params, sizes: Sizes, quick: bool, say: Callable[[str], None] = print) -> dict:
-    """`--only-audit`: the audit benchmark alone."""
-    machine = machine_info()
-    with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
-        audit = audit_part(params, sizes, Path(tmp), say)
-    return {
-        "machine": {**machine, "load_average_1m_end": os.getloadavg()[0]},
-        "mode": "quick" if quick else "full",
-        "sizes": asdict(sizes),
-        "audit": audit,
+        **sections,
     }
 
 
@@ -251,14 +230,15 @@ def main(argv: list[str] | None = None) -> None:
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the result
         sizes = QUICK if args.quick else FULL
         say = lambda message: progress.print(f"bench: {message}")  # noqa: E731
+        params = load_params(args.params)
         if args.only_audit:
-            results = run_only_audit(load_params(args.params), sizes, args.quick, say)
+            results = run_only(lambda tmp: {"audit": audit_part(params, sizes, tmp, say)}, sizes, args.quick)
         elif args.only_cluster:
-            results = run_only_cluster(load_params(args.params), sizes, args.quick, say)
+            results = run_only(lambda tmp: cluster_sections(cluster_part(params, sizes, digits_splits(params, tmp), say)), sizes, args.quick)
         elif args.only_cells:
-            results = run_only_cells(load_params(args.params), sizes, args.quick, say)
+            results = run_only(lambda tmp: {"cells": cells_part(params, sizes, digits_splits(params, tmp), tmp, say)}, sizes, args.quick)
         else:
-            results = run(load_params(args.params), sizes, args.skip_dag, args.quick, args.profile, say)
+            results = run(params, sizes, args.skip_dag, args.quick, args.profile, say)
     text = json.dumps(results, indent=2)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -198,3 +198,25 @@ def test_the_letters_folder_has_every_letter_and_varied_images(tmp_path: Path) -
     images = [np.asarray(Image.open(p)) for p in sorted((root / LETTERS[0]).glob("*.png"))]
     assert len(images) == 3 and images[0].shape == (28, 28) and images[0].max() > 100
     assert not np.array_equal(images[0], images[1])  # jittered, not copies
+
+
+@pytest.mark.parametrize(("flag", "sections"), [
+    ("--only-cells", {"cells"}),
+    ("--only-cluster", {"ray_task_overhead_s", "ray_vs_processes_ratio", "cluster"}),
+])
+def test_one_part_alone_carries_the_machine_and_its_own_sections(tmp_path: Path, flag: str, sections: set[str]) -> None:
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(TINY_PARAMS))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli, "QUICK", TINY)
+        patch.setattr(measure, "in_child", in_process)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            cli.main(["--quick", flag, "--json", "--params", str(params_file)])
+    result = json.loads(printed.getvalue())
+    assert set(result) == {"machine", "mode", "sizes"} | sections
+    assert result["mode"] == "quick" and result["sizes"]["cell_sizes"] == [5]
+    if flag == "--only-cells":
+        assert [c["case"] for c in result["cells"]] == ["digits 8x8", "hard letters 28x28"]
+    else:
+        assert "skipped" in result["cluster"]  # TINY runs no cluster seeds
