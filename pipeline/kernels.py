@@ -1,17 +1,21 @@
 """Which CPU kernels torch may use: the same bits on any x86-64 CPU, or the fastest for this one.
 
-torch picks kernels per processor in three places, and each one changed our outputs' last bits
-(measured on train_vae, see docs/reproducibility.md): ATen's own vectorised kernels
-(`ATEN_CPU_CAPABILITY`), MKL's matrix products (`MKL_CBWR`, conditional numerical
-reproducibility) and oneDNN's convolutions (`ONEDNN_MAX_CPU_ISA`). `portable` (the default of
-`trainer.cpu_kernels`) fixes all three to their AVX2 code paths, which every x86-64 CPU with AVX2
-(Intel since 2013, AMD since 2015) runs alike;
-`native` leaves torch free to use AVX-512 or AMX when bits across machines do not matter.
+torch picks kernels per processor in four places, and each one changed our outputs' last bits
+(docs/reproducibility.md): ATen's own vectorised kernels (`ATEN_CPU_CAPABILITY`), MKL's matrix
+products (`MKL_CBWR`, conditional numerical reproducibility), and the convolutions of oneDNN and
+of NNPACK, which choose their loop blocking from the CPU's cache sizes: two AVX2 machines with
+other caches summed in another order (issue #38), whatever instruction set was pinned.
+`portable` (the default of `trainer.cpu_kernels`) fixes the first two to their AVX2 code paths,
+which every x86-64 CPU with AVX2 (Intel since 2013, AMD since 2015) runs alike, and switches
+oneDNN and NNPACK off: convolutions then run ATen's im2col loops around MKL's matrix products
+(`models/conv.py` keeps them near oneDNN's speed). `native` leaves torch free to use AVX-512, AMX
+and oneDNN when bits across machines do not matter.
 
-All three are read from the environment when torch first computes, so the pin must happen before
+The environment variables are read when torch first computes, so the pin must happen before
 that in every process. `pin()` runs when the `pipeline` package is imported (before any stage or
 worker touches torch) and leaves the variables in `os.environ`, so spawned worker processes
-inherit them; a worker on another machine gets them from `inherited_env()`.
+inherit them (and pin again on their own import, which switches their oneDNN off); a worker on
+another machine gets them from `inherited_env()`.
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ MODE_VAR = "PIPELINE_CPU_KERNELS"  # the mode this process pinned, read by proce
 PORTABLE_ENV = {
     "ATEN_CPU_CAPABILITY": "avx2",  # ATen's AVX2 kernels, not AVX-512 ones (plain C++ cost 65 % more)
     "MKL_CBWR": "AVX2",  # MKL's AVX2 branch on every CPU that has it, not the CPU's best
-    "ONEDNN_MAX_CPU_ISA": "AVX2",  # oneDNN's AVX2 convolutions, not AVX-512 or AMX ones
 }
 
 
@@ -48,7 +51,20 @@ def pin(mode: str | None = None) -> Mode:
             if os.environ.get(key) == value:
                 del os.environ[key]
     os.environ[MODE_VAR] = chosen
+    _switch_cache_blocked_libraries(on=chosen == "native")
     return chosen  # type: ignore[return-value]
+
+
+def _switch_cache_blocked_libraries(on: bool) -> None:
+    """oneDNN and NNPACK on (native) or off (portable) in this process: torch's switches are per
+    process and may change at any time before a convolution runs. A portable process imports
+    torch here (its variables above are set by now); a native one only resets a torch it has."""
+    if on and "torch" not in sys.modules:
+        return  # a fresh torch has both on
+    import torch
+
+    torch.backends.mkldnn.enabled = on
+    torch.backends.nnpack.set_flags(on)
 
 
 def inherited_env() -> dict[str, str]:

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.models.classifier import DROPOUT, SmallCNN, early_pool, input_size, pooled_size, shrink_input
+from pipeline.models.conv import conv2d
 
 WEIGHT_DECAY = 1e-4
 CACHE_BYTES = 24 * 2**20  # activations per group on CPU, about the L3 cache of the machines measured
@@ -163,8 +164,8 @@ def forward_many(params: list[torch.Tensor], x: torch.Tensor, keep: torch.Tensor
     w1, b1, w2, b2, w3, b3, w4, b4 = params
     k, batch = w1.shape[0], x.shape[0]
     x = shrink_input(x)  # a no-op on the plan's images, which are shrunk once up front
-    h = early_pool(F.conv2d(x, w1.flatten(0, 1), b1.flatten(), padding=1, groups=k)).relu()
-    h = F.conv2d(h, w2.flatten(0, 1), b2.flatten(), padding=1, groups=k)
+    h = early_pool(conv2d(x, w1.flatten(0, 1), b1.flatten(), padding=1, groups=k)).relu()
+    h = conv2d(h, w2.flatten(0, 1), b2.flatten(), padding=1, groups=k)
     h = F.adaptive_max_pool2d(h, 4).relu().reshape(batch, k, -1).transpose(0, 1)  # (K, B, 2w*16)
     flat = h.shape[-1]
     if keep is not None:

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pipeline.models.conv import Conv2d
+
 FEATURE_DIM = 128
 DROPOUT = 0.25
 EARLY_POOL_FROM = 8  # feature maps at least this tall and wide are pooled to 4x4 before the second conv
@@ -66,8 +68,8 @@ class SmallCNN(nn.Module):
         super().__init__()
         self.body = nn.Sequential(
             # Each ReLU follows its max-pool: the same values (both are monotone), less work.
-            nn.Conv2d(channels, width, 3, padding=1), PoolReLU(),
-            nn.Conv2d(width, 2 * width, 3, padding=1),
+            Conv2d(channels, width, 3, padding=1), PoolReLU(),
+            Conv2d(width, 2 * width, 3, padding=1),
             nn.AdaptiveMaxPool2d(4), nn.ReLU(),  # 8x8 digits and 64x64 photos alike end as (B, 2w, 4, 4)
             nn.Flatten(),
             nn.Dropout(DROPOUT),

@@ -1,7 +1,8 @@
-"""Portable kernels: a stage run under two CPU capabilities forced from outside writes the same bytes."""
+"""Portable kernels: stages run under CPU capabilities and oneDNN knobs forced from outside write the same bytes."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +57,34 @@ def test_native_kernels_follow_the_cpu_capability(tmp_path: Path) -> None:
     seen = [subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=dict(shell, ATEN_CPU_CAPABILITY=cap, PYTHONPATH=str(ROOT)),
                            capture_output=True, text=True, check=True).stdout.strip().lower() for cap in caps]
     assert seen == caps
+
+
+# oneDNN's own knobs, changed from outside: in the path, each would change the bits (issue #38).
+ONEDNN_KNOBS = {"ONEDNN_MAX_CPU_ISA": "SSE41", "ONEDNN_DEFAULT_FPMATH_MODE": "BF16"}
+# A query whether NNPACK was built in, not a kernel run.
+NOT_KERNELS = {"aten::_nnpack_available"}
+
+
+def probe(workdir: Path, **env: str) -> tuple[list[str], list[str]]:
+    """The kernel probe (tests/kernel_probe.py) with oneDNN's verbose log on: the oneDNN
+    primitives it executed and the torch ops it ran."""
+    result = subprocess.run([sys.executable, "-m", "tests.kernel_probe", str(workdir)], cwd=ROOT,
+                            env=dict(tool_env(), ONEDNN_VERBOSE="1", **env), capture_output=True, text=True, check=True)
+    lines = result.stdout.splitlines()
+    executed = [line for line in lines if line.startswith("onednn_verbose") and ",exec," in line]
+    return executed, json.loads(lines[-1])
+
+
+def test_portable_work_runs_no_cache_blocked_kernel_and_ignores_onednn_knobs(tmp_path: Path) -> None:
+    """train_vae, a cell and the audit (8x8 and 28x28): no oneDNN primitive and no NNPACK op runs,
+    so the CPU's cache sizes cannot reach the bits, and oneDNN's knobs change none of them."""
+    executed, ops = probe(tmp_path / "default")
+    assert executed == [], executed[:5]
+    assert [op for op in ops if ("mkldnn" in op or "nnpack" in op) and op not in NOT_KERNELS] == []
+    assert {"aten::_slow_conv2d_forward", "aten::slow_conv_transpose2d"} <= set(ops)  # the convolutions did run
+    executed, _ = probe(tmp_path / "knobs", **ONEDNN_KNOBS)
+    assert executed == []
+    written = sorted(path.relative_to(tmp_path / "default") for path in (tmp_path / "default").rglob("*") if path.is_file())
+    assert any(path.name == "cvae.ckpt" for path in written) and any(path.name == "cell.json" for path in written)
+    for path in written:
+        assert (tmp_path / "default" / path).read_bytes() == (tmp_path / "knobs" / path).read_bytes(), path
