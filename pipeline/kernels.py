@@ -29,10 +29,27 @@ Mode = Literal["portable", "native"]
 MODES: tuple[Mode, ...] = ("portable", "native")
 DEFAULT_MODE: Mode = "portable"
 MODE_VAR = "PIPELINE_CPU_KERNELS"  # the mode this process pinned, read by processes it starts
+
+
+def _cpu_has_avx2() -> bool:
+    """Whether this CPU runs AVX2 (Linux's /proc/cpuinfo; elsewhere assumed not known)."""
+    try:
+        return " avx2" in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
 PORTABLE_ENV = {
     "ATEN_CPU_CAPABILITY": "avx2",  # ATen's AVX2 kernels, not AVX-512 ones (plain C++ cost 65 % more)
     "MKL_CBWR": "AVX2",  # MKL's AVX2 branch on every CPU that has it, not the CPU's best
 }
+if _cpu_has_avx2():  # OpenBLAS on a CPU without AVX2 would die of an illegal instruction instead
+    PORTABLE_ENV.update({
+        # numpy's and scipy's OpenBLAS (quality metrics, logreg): the Haswell kernels, whose blocking
+        # is fixed at build time, not the CPU's best (SkylakeX, Zen, ...)
+        "OPENBLAS_CORETYPE": "Haswell",
+        "OPENBLAS_NUM_THREADS": "1",  # its default is one thread per core: other machines, other sums
+    })
 
 
 def pin(mode: str | None = None) -> Mode:
