@@ -7,6 +7,8 @@ the uint8 arrays (never on PNG bytes). Unlabeled images join the training rows w
 
 from __future__ import annotations
 
+import functools
+import os
 import random
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from pipeline import lifecycle
 from pipeline.data.augment import augment_batch, classic_transform
 from pipeline.data.imageset import ImageSet
 from pipeline.data.parquet import read_imageset
@@ -72,6 +75,13 @@ def seed_worker(worker_id: int) -> None:
         info.dataset.transform.set_random_seed(torch.initial_seed() % 2**32)
 
 
+def init_worker(parent: int, worker_id: int) -> None:
+    """A DataLoader worker ends with the process that loads from it, even one SIGKILLed, at once
+    (torch's own look at its parent comes every 5 s, between batches); and reseeds its augmentation."""
+    lifecycle.die_with_parent(parent)
+    seed_worker(worker_id)
+
+
 def make_loader(
     dataset: ArrayDataset, batch_size: int, shuffle: bool, num_workers: int, seed: int
 ) -> DataLoader:
@@ -82,7 +92,7 @@ def make_loader(
         shuffle=shuffle,
         num_workers=num_workers,
         collate_fn=keep_batch,
-        worker_init_fn=seed_worker,
+        worker_init_fn=functools.partial(init_worker, os.getpid()),
         generator=generator,
         persistent_workers=num_workers > 0,
     )

@@ -11,6 +11,9 @@ Ray (`evaluate.executor: ray`, the optional extra `pip install -e '.[ray]'`): on
 store once. A worker killed mid-cell is retried by Ray (`MAX_RETRIES`); a cell that still cannot
 finish (a node lost for good) ends the run with one line naming the cells not done, before
 anything is written; a user error inside a cell is re-raised as itself (one `error:` line).
+
+Under either executor nothing the run started outlives it: a stage killed or stopped takes its
+workers (and a local Ray instance) with it (`pipeline/lifecycle.py`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-from pipeline import kernels
+from pipeline import kernels, lifecycle
 from pipeline.config import EvaluateConfig, Params
 from pipeline.errors import PipelineError
 from pipeline.evaluation.cell import Splits, run_cell, run_full
@@ -62,16 +65,29 @@ def results(tasks: list[Task], splits: Splits, params: Params, fn: TaskFn | None
 
 def process_results(tasks: list[Task], splits: Splits, params: Params, fn: TaskFn) -> Iterator[tuple[int, dict]]:
     """In this process for one worker, else in `evaluate.workers` processes (spawned: forking a
-    process whose torch thread pool runs can hang)."""
+    process whose torch thread pool runs can hang), each of which dies with this one
+    (`lifecycle.die_with_parent`)."""
     if params.evaluate.workers == 1:
         for i, task in enumerate(tasks):
             yield i, fn(splits, params, task)
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(params.evaluate.workers, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(params.evaluate.workers, mp_context=context, initializer=lifecycle.die_with_parent, initargs=(os.getpid(),))
+    try:
         futures = {pool.submit(fn, splits, params, tasks[i]): i for i in longest_first(tasks)}
         for future in as_completed(futures):
             yield futures[future], future.result()
+    except BaseException:  # an error, a stopped run, a caller that stopped early: no cell still running is wanted
+        _kill_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """End a pool's workers mid-cell; leaving the pool would wait for their cells to finish."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
 
 
 def ray_results(tasks: list[Task], splits: Splits, params: Params, fn: TaskFn) -> Iterator[tuple[int, dict]]:
@@ -137,6 +153,17 @@ def ray_session(cfg: EvaluateConfig) -> Iterator[None]:
         yield
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a pipeline run does not phone home
+    # A local instance's processes die with this one, but its agents only a minute later: a guard kills them.
+    with lifecycle.guard_descendants() if cfg.ray_address is None else contextlib.nullcontext():
+        _connect(ray, cfg)
+        lifecycle.reclaim_signals()  # ray.init replaced the stage's SIGTERM handler with its own
+        try:
+            yield
+        finally:
+            ray.shutdown()  # disconnects from a cluster; stops the local instance this run started
+
+
+def _connect(ray, cfg: EvaluateConfig) -> None:
     try:
         if cfg.ray_address is None:
             ray.init(include_dashboard=False, logging_level=logging.WARNING)
@@ -147,10 +174,6 @@ def ray_session(cfg: EvaluateConfig) -> Iterator[None]:
     except (ConnectionError, ValueError, RuntimeError) as err:
         hint = "" if os.environ.get("RAY_AUTH_MODE") else "; a cluster with token authentication needs RAY_AUTH_MODE=token and its token, see docs/cluster.md"
         raise PipelineError(f"evaluate.ray_address: cannot connect to Ray at {cfg.ray_address!r} ({err}){hint}") from None
-    try:
-        yield
-    finally:
-        ray.shutdown()  # disconnects from a cluster; stops the local instance this run started
 
 
 def _import_ray():

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline import lifecycle
 from pipeline.atomic import write_json
 from pipeline.audit.checks import check_enough_per_class, check_model_matches
 from pipeline.audit.ranking import Audit, assess, log_prior
@@ -74,6 +75,7 @@ def summarize(audit: Audit, split: np.ndarray, params: Params) -> dict:
 
 
 @cli_guard
+@lifecycle.stage
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(
         __doc__, model="models/cvae.ckpt", train="data/processed/train.parquet", val="data/processed/val.parquet",

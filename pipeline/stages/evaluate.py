@@ -12,6 +12,7 @@ import csv
 import io
 from pathlib import Path
 
+from pipeline import lifecycle
 from pipeline.atomic import write_json, write_text
 from pipeline.config import Params, load_params
 from pipeline.data.parquet import read_imageset
@@ -57,6 +58,7 @@ def to_csv(rows: list[dict]) -> str:
 
 
 @cli_guard
+@lifecycle.stage
 def main(argv: list[str] | None = None) -> None:
     args = stage_parser(__doc__, data_dir="data/processed", reports_dir="reports", cache_dir="models/.resume/evaluate").parse_args(argv)
     params = load_params(args.params)

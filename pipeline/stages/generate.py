@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from rich.progress import Progress
 
+from pipeline import lifecycle
 from pipeline.atomic import write_json
 from pipeline.config import GenerateConfig, Params, load_params
 from pipeline.data.parquet import ImageParquetWriter, read_imageset
@@ -80,6 +81,7 @@ def nothing_kept(cfg: GenerateConfig, tally: Tally, drawn: int) -> PipelineError
 
 
 @cli_guard
+@lifecycle.stage
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(
         __doc__, model="models/cvae.ckpt", train="data/processed/train.parquet", val="data/processed/val.parquet",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import lifecycle
 from pipeline.atomic import write_json
 from pipeline.config import Params, load_params
 from pipeline.data.imageset import ImageSet
@@ -80,6 +81,7 @@ def fingerprint(splits: dict[str, ImageSet]) -> dict:
 
 
 @cli_guard
+@lifecycle.stage
 def main(argv: list[str] | None = None) -> None:
     args = stage_parser(__doc__, out_dir="data/processed", summary="reports/data.json").parse_args(argv)
     summary = run(load_params(args.params), args.out_dir, args.summary)

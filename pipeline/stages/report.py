@@ -11,6 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
+from pipeline import lifecycle
 from pipeline.atomic import write_text
 from pipeline.config import Params, load_params
 from pipeline.data.parquet import read_imageset
@@ -48,6 +49,7 @@ def run(params: Params, paths: argparse.Namespace) -> str:
 
 
 @cli_guard
+@lifecycle.stage
 def main(argv: list[str] | None = None) -> None:
     paths = {
         "reports_dir": "reports", "data_dir": "data/processed", "synthetic": "data/synthetic/train.parquet",

@@ -22,6 +22,7 @@ import numpy as np
 
 from pytorch_lightning.utilities import rank_zero_only
 
+from pipeline import lifecycle
 from pipeline.atomic import atomic_path
 from pipeline.config import Params, load_params
 from pipeline.data.parquet import read_imageset, read_unlabeled
@@ -80,6 +81,7 @@ def run(
 
 
 @cli_guard
+@lifecycle.stage
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser(
         __doc__, train="data/processed/train.parquet", val="data/processed/val.parquet",
