@@ -186,11 +186,12 @@ class EvaluateConfig(Strict):
 
 
 class AuditConfig(Strict):
-    """The label audit (pipeline/audit/): how finely to score, when to flag, what to show."""
+    """The label audit (pipeline/audit/): how it cross-fits, how finely it scores, what it shows."""
 
-    samples: Positive = 64  # importance samples per image and label: more make the ranking less noisy
-    margin_threshold: Annotated[float, Field(ge=0)] = 0.0  # nats of log-odds; 0 = another label is likelier
-    outlier_z: Annotated[float, Field(gt=0)] = 3.5  # robust z of -max_y log p(x | y) against the training images
+    folds: Annotated[int, Field(ge=2, le=20)] = 5  # VAEs, each judging the images it did not train on
+    steps: Positive = 600  # optimizer steps of each fold's VAE (at most vae.epochs epochs)
+    samples: Positive = 16  # importance samples per image and label: more make the ranking less noisy
+    outlier_z: Annotated[float, Field(gt=0)] = 3.5  # robust z of -max_y log p(x | y) against the audited images' out-of-fold bounds
     batch_size: Positive = 1024  # images decoded at once (images x samples): bounds memory
     top: Positive = 24  # images of each review queue (label_rank, outlier_rank) shown in the report
 

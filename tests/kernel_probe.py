@@ -29,7 +29,7 @@ TINY = {
     "vae": {"epochs": 2, "val_every_n_epochs": 1, "early_stopping_patience": 0, "sample_every_n_epochs": 0, "hidden_channels": 8},
     "generate": {"batch_size": 64},
     "evaluate": {"seeds": [0], "train_sizes": [3], "steps": 4, "classic_copies": 1, "budget": 2},
-    "audit": {"samples": 4},
+    "audit": {"samples": 4, "folds": 2, "steps": 5},
 }
 
 
@@ -42,7 +42,7 @@ def work(root: Path, dataset: dict, with_audit: bool) -> None:
     splits = Splits(*(read_imageset(data / f"{name}.parquet") for name in ("pool", "val", "test")))
     (root / "cell.json").write_text(json.dumps(run_cell(splits, 3, 0, params), sort_keys=True))
     if with_audit:
-        audit.run(params, model, data / "train.parquet", data / "val.parquet", root / "audit.parquet", None)
+        audit.run(params, {name: data / f"{name}.parquet" for name in audit.SPLITS}, root / "audit.parquet", None)
 
 
 def main(workdir: str) -> None:

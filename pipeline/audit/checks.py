@@ -7,28 +7,27 @@ from pathlib import Path
 from pipeline.data.imageset import ImageSet
 from pipeline.errors import PipelineError
 
-MIN_PER_CLASS = 2  # with one image a class, the VAE has memorised it: every other label then loses
+MIN_PER_CLASS = 2  # every fold's training images must hold each class, and the robust scales need a spread
 
 
-def check_model_matches(class_names: tuple[str, ...], image_shape: tuple[int, ...], model_path: Path, data: ImageSet, data_path: Path) -> None:
-    """The model must have been trained on these classes and this image shape."""
-    if tuple(class_names) != data.class_names:
-        raise PipelineError(
-            f"{model_path}: trained on classes {list(class_names)}, but {data_path} has {list(data.class_names)}; rerun train_vae"
-        )
-    if tuple(image_shape) != data.image_shape:
-        raise PipelineError(
-            f"{model_path}: trained on images of shape {tuple(image_shape)}, but {data_path} has {data.image_shape}; rerun train_vae"
-        )
-
-
-def check_enough_per_class(data: ImageSet, path: Path) -> None:
-    """At least MIN_PER_CLASS images in every class: the robust scales need a spread to measure."""
+def check_enough_per_class(data: ImageSet, path: Path, folds: int) -> None:
+    """At least MIN_PER_CLASS audited images in every class (folds deal each class round-robin, so
+    two suffice for every fold's VAE to have seen the class)."""
     counts = data.class_counts()
     low = [(name, int(n)) for name, n in zip(data.class_names, counts) if n < MIN_PER_CLASS]
     if low:
         name, n = low[0]
         raise PipelineError(
-            f"{path}: class {name!r} has {n} image(s); the audit needs at least {MIN_PER_CLASS} per class "
-            f"(raise dataset.train_per_class)"
+            f"{path}: class {name!r} has {n} image(s) among the audited ones; the audit needs at least {MIN_PER_CLASS} per class "
+            f"for its {folds} folds (raise dataset.train_per_class)"
         )
+    if len(data) < folds:
+        raise PipelineError(f"audit.folds: {folds} folds for {len(data)} images; lower it")
+
+
+def check_same_kind(first: ImageSet, first_path: Path, other: ImageSet, other_path: Path) -> None:
+    """Splits audited together must share classes and image shape (they are one set of images)."""
+    if other.class_names != first.class_names:
+        raise PipelineError(f"{other_path}: classes {list(other.class_names)}, but {first_path} has {list(first.class_names)}; rerun preprocess")
+    if other.image_shape != first.image_shape:
+        raise PipelineError(f"{other_path}: images of shape {other.image_shape}, but {first_path} has {first.image_shape}; rerun preprocess")

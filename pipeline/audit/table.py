@@ -1,9 +1,11 @@
 """The audit file: the Parquet contract plus one column per audit result, and its reader.
 
-Rows keep the order of the input files (`train` rows, then `val` rows, as the `split` column
-says), so row i of a split is image i of that split's file; sort by `label_rank` for the likely
-wrong labels, by `outlier_rank` for the images no label explains, by `rank` for one queue of both.
-`elbo` and `suspect_elbo` are the importance-weighted bounds of log p(x | label) (nats).
+Rows keep the order of the input files (`train` rows, then `val`, then `pool`, as the `split`
+column says), so row i of a split is image i of that split's file; sort by `label_rank` for the
+likely wrong labels, by `outlier_rank` for the images no label explains, by `rank` for one queue
+of both. `elbo` and `suspect_elbo` are the importance-weighted bounds of log p(x | label) (nats),
+`label_prob` the calibrated probability of the given label, `fold` the fold whose VAE (trained on
+every other fold) judged the row.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from pipeline.errors import PipelineError
 
 AUDIT_FIELDS = [
     pa.field("split", pa.string()),
+    pa.field("fold", pa.int64()),
     pa.field("elbo", pa.float64()),
     pa.field("suspect_label", pa.int64()),
     pa.field("suspect_label_name", pa.string()),
     pa.field("suspect_elbo", pa.float64()),
+    pa.field("label_prob", pa.float64()),
     pa.field("margin", pa.float64()),
     pa.field("outlier_score", pa.float64()),
     pa.field("label_flag", pa.bool_()),
@@ -37,14 +41,16 @@ AUDIT_FIELDS = [
 QUEUES = ("rank", "label_rank", "outlier_rank")
 
 
-def write_audit(path: Path, data: ImageSet, split: np.ndarray, audit: Audit) -> None:
-    """One row per image of `data` (train and val stacked), written under its final name on success."""
+def write_audit(path: Path, data: ImageSet, split: np.ndarray, audit: Audit, fold: np.ndarray) -> None:
+    """One row per image of `data` (the audited splits stacked), written under its final name on success."""
     columns = {
         "split": np.asarray(split, dtype=object),
+        "fold": np.asarray(fold, np.int64),
         "elbo": audit.bound,
         "suspect_label": audit.suspect_label,
         "suspect_label_name": np.array([data.class_names[i] for i in audit.suspect_label], dtype=object),
         "suspect_elbo": audit.suspect_bound,
+        "label_prob": audit.label_prob,
         "margin": audit.margin,
         "outlier_score": audit.outlier_score,
         "label_flag": audit.label_flag,

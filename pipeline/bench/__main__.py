@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import datetime
 import json
 import os
@@ -56,6 +57,7 @@ from pipeline.models.batched import measure_speedup
 from pipeline.bench.training import TARGET_RATIO, compare_training, digits_splits, tiled
 from pipeline.config import Params, load_params
 from pipeline.data import parquet
+from pipeline.data.splits import per_class_subset
 from pipeline.errors import cli_guard
 from pipeline.evaluation.cell import Splits
 
@@ -71,8 +73,8 @@ class Sizes:
     mnist_train_steps: int
     classifier_fits: int = 20  # small CNNs fitted batched, then one at a time
     classifier_steps: int = 100
-    audit_images: int | None = None  # the digits pool cut to this many before faults go in; None = all
-    audit_epochs: int | None = None  # VAE epochs of the audit benchmark; None = vae.epochs from params
+    audit_per_class: tuple[int, ...] = (10, 50)  # labeled images per class of each audit case (drawn from the pool)
+    audit_steps: int | None = None  # steps of each fold VAE of the audit benchmark; None = audit.steps from params
     cluster_seeds: int = 0  # seeds (x params' train sizes) of the processes-vs-ray comparison; 0 skips it
     audit_letters_per_class: int = 100  # images per letter of the 28x28 audit case (10 letters; its pool is 60%)
     cell_sizes: tuple[int, ...] = (5, 10)  # training sizes of the cell-cost benchmark (`evaluate.train_sizes`' defaults)
@@ -87,7 +89,7 @@ FULL = Sizes(
 QUICK = Sizes(
     train_images=2 * 1077, train_epochs=1, repeats=3, small_epochs=10,
     generate=(2_000, 20_000), mnist_images=6_000, mnist_train_steps=15, classifier_fits=6, classifier_steps=20,
-    audit_images=400, audit_epochs=10, cluster_seeds=2, audit_letters_per_class=30,
+    audit_per_class=(10,), audit_steps=100, cluster_seeds=2, audit_letters_per_class=30,
     cell_sizes=(5,), hard_letters_per_class=30, cell_vae_epochs=10,
 )
 
@@ -178,19 +180,17 @@ def cluster_part(params: Params, sizes: Sizes, digits: Path, say: Callable[[str]
 
 
 def audit_part(params: Params, sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> dict:
-    """The audit benchmark on the digits pool (cut to `sizes.audit_images` at random) and on the 28x28
-    letters pool, each with its val for early stopping; both are split into `workdir`."""
-    digits = digits_splits(params, workdir)
-    pool, val = parquet.read_imageset(digits / "pool.parquet"), parquet.read_imageset(digits / "val.parquet")
-    if sizes.audit_images is not None and sizes.audit_images < len(pool):
-        keep = np.random.default_rng(params.seed).permutation(len(pool))[: sizes.audit_images]
-        pool = pool.subset(np.sort(keep))
-    letters = letter_splits(params, workdir, sizes.audit_letters_per_class)
-    cases = {
-        "digits 8x8": (pool, val),
-        "letters 28x28": (parquet.read_imageset(letters / "pool.parquet"), parquet.read_imageset(letters / "val.parquet")),
+    """The audit benchmark on `sizes.audit_per_class` images per class of the digits pool and of
+    the 28x28 letters pool (drawn per class with the seed), both split into `workdir`."""
+    pools = {
+        "digits 8x8": parquet.read_imageset(digits_splits(params, workdir) / "pool.parquet"),
+        "letters 28x28": parquet.read_imageset(letter_splits(params, workdir, sizes.audit_letters_per_class) / "pool.parquet"),
     }
-    return bench_audit(params, cases, sizes.audit_epochs, say=say)
+    cases = {}
+    for (name, pool), per_class in itertools.product(pools.items(), sizes.audit_per_class):
+        rows = per_class_subset(pool.labels, per_class, [params.seed, per_class], pool.class_names, "audit_per_class")
+        cases[f"{name}, {per_class}/class"] = pool.subset(np.sort(rows))
+    return bench_audit(params, cases, sizes.audit_steps, say=say)
 
 
 def run_only(part: Callable[[Path], dict], sizes: Sizes, quick: bool) -> dict:

@@ -64,52 +64,56 @@ def _fig(value: float | None) -> str:
 
 
 def audit_table(audit: dict) -> Table:
-    """The audit's and cleanlab's detection figures side by side, one row per method and flip share.
-    At k = the number of faults precision and recall are equal, so one column shows both."""
-    table = Table(title=f"Label audit on injected faults (VAE: {audit['samples']} importance samples, "
-                  f"{audit['epochs']} epochs at most; k = number of faults)", title_justify="left",
-                  caption="cleanlab: find_label_issues on 5-fold out-of-sample probabilities of a logistic regression; "
-                  "OutOfDistribution by kNN on pixels, or on those probabilities (last row of each share)", caption_justify="left")
-    for name in ("case, flipped", "method", "flips P@k=R@k", "AUROC", "flagged", "outliers P@k=R@k", "AUROC", "by kind n/i/g"):
+    """The audit's and cleanlab's figures side by side, one row per method and run: on clean labels
+    the shares flagged, on faulty ones the detection figures too. At k = the number of faults
+    precision and recall are equal, so one column shows both."""
+    t = audit["targets"]
+    table = Table(title=f"Label audit, out of fold ({audit['folds']} folds, {audit['steps']} steps per fold VAE, "
+                  f"{audit['samples']} importance samples; k = number of faults)", title_justify="left",
+                  caption=f"targets: clean flagged <= {t['clean_label_flag_share_max']:.0%} labels, <= {t['clean_outlier_flag_share_max']:.0%} outliers; "
+                  f"flips AUROC >= {t['flip_auroc_min']}, P@k >= {t['flip_precision_at_k_min']}; outliers AUROC >= {t['outlier_auroc_min']}. "
+                  "cleanlab: find_label_issues on out-of-fold probabilities of a logistic regression on pixels (the same folds); "
+                  "OutOfDistribution by kNN on pixels, or on those probabilities (last row)", caption_justify="left")
+    for name in ("case, flipped", "method", "labels flagged", "expected clean", "flips P@k", "AUROC", "flag precision",
+                 "outliers flagged", "outliers P@k", "AUROC", "by kind n/i/g", "time"):
         table.add_column(name, justify="left" if name in ("case, flipped", "method") else "right")
     for run in audit["runs"]:
         methods = [("VAE audit", run["vae"], "outliers")]
         if "cleanlab" in run:
             methods += [("cleanlab", run["cleanlab"], "outliers_features"), ("cleanlab OOD probs", run["cleanlab"], "outliers_probs")]
         for i, (name, figures, outliers) in enumerate(methods):
-            flips, out = figures["flips"], figures[outliers]
-            label_cols = [_fig(flips["precision_at_k"]), _fig(flips["auroc"]), str(flips["flagged"])] if i < 2 else ["", "", ""]
+            flips, out = figures["flips"], figures.get(outliers, {})
+            label_cols = [f"{flips['flagged']} ({flips['flagged_share']:.1%})", f"{run['expected_clean_flag_share']:.1%}" if i == 0 else "",
+                          _fig(flips.get("precision_at_k")), _fig(flips.get("auroc")), _fig(flips.get("flagged_precision"))] if i < 2 else [""] * 5
             table.add_row(
                 _run_name(run) if i == 0 else "", name, *label_cols,
-                _fig(out["precision_at_k"]), _fig(out["auroc"]), "/".join(f"{v:.2f}" for v in out["auroc_by_kind"].values()),
+                f"{out['flagged']} ({out['flagged_share']:.1%})" if "flagged" in out else "",
+                _fig(out.get("precision_at_k")), _fig(out.get("auroc")),
+                "/".join("-" if v is None else f"{v:.2f}" for v in out["auroc_by_kind"].values()) if "auroc_by_kind" in out else "",
+                f"{run['audit_s']:.0f} s" if i == 0 else "",
             )
     return table
 
 
 def _run_name(run: dict) -> str:
-    return f"{run.get('case', 'digits 8x8')}, {run['flip_share']:.0%} ({run['flipped']})"
+    return f"{run['case']}, {run['flip_share']:.0%} ({run['flipped']})"
 
 
 def ranking_table(audit: dict) -> Table:
-    """Every ranking of the audit file on both kinds of fault, cleanlab's scores beside them; the
-    `rank` row also gives its AUROC minus the margin's (flips) and minus the outlier score's (outliers)."""
+    """Every ranking of the audit file on both kinds of fault (faulty runs), cleanlab's scores beside them."""
     table = Table(title="The audit file's rankings on injected faults (k = number of faults; outliers among all images, "
                   "flips among the original ones)", title_justify="left",
-                  caption=f"target (issue #26): rank within {audit['targets']['rank_within']} AUROC of margin on flips and of "
-                  "outlier_rank on outliers; cleanlab: label quality / kNN OOD on pixels", caption_justify="left")
-    for name in ("case, flipped", "ranking", "flips P@k", "AUROC", "outliers P@k", "AUROC", "rank gap flips / outliers"):
+                  caption="cleanlab: label quality / kNN OOD on pixels", caption_justify="left")
+    for name in ("case, flipped", "ranking", "flips P@k", "AUROC", "outliers P@k", "AUROC"):
         table.add_column(name, justify="left" if name in ("case, flipped", "ranking") else "right")
-    for run in audit["runs"]:
+    for run in (r for r in audit["runs"] if "rankings" in r):
         rows = list(run["rankings"].items())
         if "cleanlab" in run:
             rows.append(("cleanlab", {"flips": run["cleanlab"]["flips"], "outliers": run["cleanlab"]["outliers_features"]}))
-        figures = run["rankings"]
-        gap = (f"{figures['rank']['flips']['auroc'] - figures['margin']['flips']['auroc']:+.4f} / "
-               f"{figures['rank']['outliers']['auroc'] - figures['outlier_rank']['outliers']['auroc']:+.4f}")
         for i, (name, f) in enumerate(rows):
             table.add_row(
                 _run_name(run) if i == 0 else "", name, _fig(f["flips"]["precision_at_k"]), f"{f['flips']['auroc']:.4f}",
-                _fig(f["outliers"]["precision_at_k"]), f"{f['outliers']['auroc']:.4f}", gap if name == "rank" else "",
+                _fig(f["outliers"]["precision_at_k"]), f"{f['outliers']['auroc']:.4f}",
             )
     return table
 

@@ -92,7 +92,7 @@ def run_cell(splits: Splits, size: int, seed: int, params: Params) -> dict:
     vae, best = fit_cvae(real, splits.val, params.cell_vae(), params.trainer, seed, progress_bar=False, unlabeled=unlabeled)
     gen = scenario.generation(params.generate, cell)
     samples = SampleCache(vae.model, real, gen, seed, fit_judge(real, params, seed))
-    extra, cleaning = extra_rows(vae.model, noisy, params, seed)
+    extra, cleaning = extra_rows(noisy, params, seed)
     extra = {**extra, **scenario.extra_rows(vae, real, unlabeled, params, seed)}
     source = RowSource(real, samples, ev.classic_copies, seed, cell.rare, extra)
     arms = scenario.arms(ev)

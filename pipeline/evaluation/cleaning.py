@@ -2,9 +2,9 @@
 
 Noise: a seeded share of the cell's real labels is flipped to another class before anything
 trains, so the VAE, the judge and every arm see the noisy labels, as a user's own data would be.
-Cleaning: the cell's VAE, trained on those same images, audits them with `pipeline.audit` (the
-bound of each image under every label, the margin of the best other label, the flag at
-`audit.margin_threshold`), and the `real_cleaned` arm trains on them with the flagged label
+Cleaning: the cell's real images are audited by the audit stage's own rules (`pipeline.audit`:
+cross-fitted VAEs, each judging the images it did not train on, and confident learning's flags on
+the calibrated posterior), and the `real_cleaned` arm trains on them with the flagged label
 suspects dropped or relabelled to the suggested label. Only the cell's real images and its VAE
 are read: never `test`, never a true label (those only count the flags' hits afterwards).
 """
@@ -15,13 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.audit.crossfit import out_of_fold_bounds
 from pipeline.audit.faults import flip_labels
 from pipeline.audit.ranking import assess, log_prior
-from pipeline.audit.scores import label_bounds
 from pipeline.config import Params
 from pipeline.data.imageset import ImageSet
 from pipeline.errors import PipelineError
-from pipeline.models.cvae import CVAE
 
 NOISE_STREAM = 17  # keeps the flips' random draws apart from every other seeded draw of the cell
 
@@ -44,17 +43,16 @@ def add_label_noise(real: ImageSet, share: float, seed: int, size: int) -> Noisy
     return Noisy(ImageSet(real.images, labels, real.class_names), real.labels, flipped)
 
 
-def clean(model: CVAE, noisy: Noisy, params: Params, seed: int) -> tuple[ImageSet, dict]:
+def clean(noisy: Noisy, params: Params, seed: int) -> tuple[ImageSet, dict]:
     """(the cleaned rows, counts for the cell record): the audit's label suspects among the cell's
     real images dropped or relabelled (`evaluate.clean`)."""
-    real, cfg = noisy.data, params.audit
-    bounds = label_bounds(model, real, cfg.samples, seed, cfg.batch_size)
-    everyone = np.ones(len(real), bool)  # the robust scales are measured on the images audited
-    audit = assess(bounds, real.labels, log_prior(real.labels, real.num_classes), everyone, cfg.margin_threshold, cfg.outlier_z)
+    real = noisy.data
+    bounds = out_of_fold_bounds(real, params, seed).bounds
+    audit = assess(bounds, real.labels, log_prior(real.labels, real.num_classes), params.audit.outlier_z)
     flag = audit.label_flag
     if params.evaluate.clean == "drop":
         if flag.all():
-            raise PipelineError("audit.margin_threshold: the audit flagged every real image of a cell; raise it")
+            raise PipelineError("evaluate.clean: the audit flagged every real image of a cell; use relabel, or more images per class")
         cleaned = real.subset(np.flatnonzero(~flag))
     else:
         cleaned = ImageSet(real.images, np.where(flag, audit.suspect_label, real.labels), real.class_names)
@@ -66,7 +64,7 @@ def clean(model: CVAE, noisy: Noisy, params: Params, seed: int) -> tuple[ImageSe
     return cleaned, record
 
 
-def extra_rows(model: CVAE, noisy: Noisy, params: Params, seed: int) -> tuple[dict[str, ImageSet], dict | None]:
+def extra_rows(noisy: Noisy, params: Params, seed: int) -> tuple[dict[str, ImageSet], dict | None]:
     """The rows of the optional arms (`cleaned`, `true`) for the row source, and the cell's
     cleaning record (None when neither noise nor cleaning is on: the record stays as it was)."""
     ev = params.evaluate
@@ -77,6 +75,6 @@ def extra_rows(model: CVAE, noisy: Noisy, params: Params, seed: int) -> tuple[di
     if ev.label_noise > 0:
         rows["true"] = ImageSet(noisy.data.images, noisy.true_labels, noisy.data.class_names)
     if ev.clean != "off":
-        rows["cleaned"], counts = clean(model, noisy, params, seed)
+        rows["cleaned"], counts = clean(noisy, params, seed)
         record.update(counts)
     return rows, record

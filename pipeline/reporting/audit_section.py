@@ -62,10 +62,19 @@ def suspects_figure(queues: dict[str, Suspects], path: Path) -> None:
 
 def audit_context(metrics: dict, shown: int) -> dict:
     """What the template's audit section prints, from `reports/audit.json`."""
+    images = metrics["images"]["all"]
+
+    def pct(count: int) -> str:
+        return f"{100 * count / images:.1f}" if images else "n/a"
+
     return {
         **metrics,
         "shown": shown,
-        "agreement_pct": {k: "n/a" if v is None else f"{100 * v:.0f}" for k, v in metrics["agreement"].items()},
+        "split_counts": ", ".join(f"{n} {name}" for name, n in metrics["images"].items() if name != "all"),
+        "agreement_pct": {k: f"{100 * v:.0f}" for k, v in metrics["agreement"].items()},
+        "flagged_label_pct": pct(metrics["flagged_label"]["all"]),
+        "flagged_outlier_pct": pct(metrics["flagged_outlier"]["all"]),
+        "expected_clean_pct": f"{100 * metrics['expected_clean_flag_share']:.1f}",
     }
 
 

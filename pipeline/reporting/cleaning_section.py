@@ -23,11 +23,11 @@ def cleaning_table(block: dict) -> str:
     return "\n".join(lines)
 
 
-def flags_sentence(summary: dict, action: str, threshold: float) -> str:
+def flags_sentence(summary: dict, action: str, folds: int) -> str:
     """'Per cell the audit flagged 1.6 of 100 images ...; 75% of them had truly been flipped ...'."""
     done = {"drop": "dropped", "relabel": "relabelled to the suggested label"}[action]
     text = (f"Per cell the audit flagged {summary['flagged_mean']:.1f} of {summary['images_mean']:.0f} real training images "
-            f"(another label likelier by more than {threshold:g} nats of log-odds), which were {done}")
+            f"(each judged by one of {folds} VAEs that did not train on it; confident learning's flags), which were {done}")
     if summary.get("flipped_mean"):
         text += (f"; {summary['precision'] * 100:.0f}% of the flagged images had truly been flipped"
                  f" (precision), and the flags found {summary['recall'] * 100:.0f}% of the {summary['flipped_mean']:.1f} flips per cell (recall)")
@@ -46,6 +46,6 @@ def context(params: Params, metrics: dict, size: int) -> dict | None:
         "answer": cleaning_answer(metrics, size, ev.clean),
         "noise": ev.label_noise,
         "noise_pct": f"{ev.label_noise * 100:g}",
-        "flags": flags_sentence(block["cleaning"], ev.clean, params.audit.margin_threshold),
+        "flags": flags_sentence(block["cleaning"], ev.clean, params.audit.folds),
         "tables": [(s, cleaning_table(metrics[f"n{s}"])) for s in ev.train_sizes],
     }

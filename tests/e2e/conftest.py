@@ -21,6 +21,7 @@ TINY = {
     "vae": {"epochs": 3, "val_every_n_epochs": 1, "early_stopping_patience": 0, "sample_every_n_epochs": 2, "hidden_channels": 8},
     "evaluate": {"seeds": [0, 1], "train_sizes": [3], "steps": 4, "classic_copies": 1},
     "trainer": {"progress_bar": False},
+    "audit": {"folds": 2, "samples": 4, "steps": 10},
 }
 
 

@@ -23,12 +23,12 @@ from pipeline.data.imageset import ImageSet
 
 TINY = cli.Sizes(
     train_images=128, train_epochs=1, repeats=1, small_epochs=1, generate=(60,), mnist_images=300, mnist_train_steps=2,
-    classifier_fits=2, classifier_steps=2, audit_images=200, audit_epochs=1, audit_letters_per_class=25,  # 3 foreign images: one of each kind
+    classifier_fits=2, classifier_steps=2, audit_per_class=(15,), audit_steps=2, audit_letters_per_class=25,  # 3 foreign images: one of each kind
     cell_sizes=(5,), hard_letters_per_class=25, cell_vae_epochs=1,
 )
 # One torch thread: two threads on a busy two-core machine can make each step 20x slower.
 TINY_PARAMS = {
-    "vae": {"hidden_channels": 8, "latent_dim": 4}, "trainer": {"progress_bar": False, "num_threads": 1}, "audit": {"samples": 8},
+    "vae": {"hidden_channels": 8, "latent_dim": 4}, "trainer": {"progress_bar": False, "num_threads": 1}, "audit": {"samples": 8, "folds": 2},
     "evaluate": {"steps": 8, "budget": 2},
 }
 
@@ -76,16 +76,18 @@ def test_json_has_every_section_and_the_headline_keys(report: dict) -> None:
     assert {"preprocess", "generate", "data_path"} <= set(report["mnist"])
     runs = report["audit"]["runs"]
     assert [(run["case"], run["flip_share"]) for run in runs] == [
-        ("digits 8x8", 0.05), ("digits 8x8", 0.10), ("letters 28x28", 0.05), ("letters 28x28", 0.10)
+        ("digits 8x8, 15/class", 0.0), ("digits 8x8, 15/class", 0.05), ("letters 28x28, 15/class", 0.0), ("letters 28x28, 15/class", 0.05)
     ]
     assert runs[0]["image_shape"] == [1, 8, 8] and runs[2]["image_shape"] == [1, 28, 28]
+    assert runs[0]["images"] == 150 and runs[0]["outliers"] == 0 and runs[1]["outliers"] == 3  # clean, then faults injected
+    assert 0 <= runs[0]["vae"]["flips"]["flagged_share"] <= 1 and "auroc" not in runs[0]["vae"]["flips"]
     cells = report["cells"]
     assert [(c["case"], c["size"]) for c in cells] == [("digits 8x8", 5), ("hard letters 28x28", 5)]
     for c in cells:
         assert 0 < c["vae_s"] < c["wall_s"] and c["cpu_s"] > 0
         assert 0 <= c["label_fidelity"] <= 1
-    assert {"flips", "outliers"} <= set(runs[0]["vae"])
-    for run in runs:
+    assert {"flips", "outliers"} <= set(runs[1]["vae"])
+    for run in runs[1::2]:
         assert list(run["rankings"]) == ["rank", "label_rank", "margin", "outlier_rank"]
         assert all({"flips", "outliers"} <= set(figures) for figures in run["rankings"].values())
 

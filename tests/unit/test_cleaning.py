@@ -4,6 +4,7 @@ summary and the report section, and one-line errors for bad params."""
 import numpy as np
 import pytest
 
+from pipeline.audit.crossfit import OutOfFold
 from pipeline.config import Params, parse_params
 from pipeline.data.imageset import ImageSet
 from pipeline.errors import PipelineError
@@ -38,18 +39,18 @@ def test_flips_are_seeded_per_cell_and_the_share_is_right() -> None:
 def test_the_defaults_add_no_arm_and_no_record() -> None:
     params = parse_params(TINY)
     assert arms_for("balanced") == ARMS == arms_for("balanced", params.evaluate.clean, params.evaluate.label_noise)
-    assert cleaning.extra_rows(None, cleaning.add_label_noise(bright_set(3, 0), 0.0, 0, 3), params, 0) == ({}, None)
+    assert cleaning.extra_rows(cleaning.add_label_noise(bright_set(3, 0), 0.0, 0, 3), params, 0) == ({}, None)
     names = [arm.name for arm in arms_for("balanced", "drop", 0.1)]
     assert names[: len(ARMS)] == [arm.name for arm in ARMS] and names[len(ARMS):] == ["real_cleaned", "real_true_labels"]
 
 
 def known_bounds(monkeypatch: pytest.MonkeyPatch, real: ImageSet, suspects: dict[int, int]) -> None:
-    """The audit's bounds: each image fits its own label, except `suspects` {row: likelier label}."""
+    """The audit's out-of-fold bounds: each image fits its own label, except `suspects` {row: likelier label}."""
     bounds = np.full((len(real), real.num_classes), -100.0)
     bounds[np.arange(len(real)), real.labels] = -10.0
     for row, label in suspects.items():
-        bounds[row, label] = 0.0
-    monkeypatch.setattr(cleaning, "label_bounds", lambda *args, **kwargs: bounds)
+        bounds[row, label] = 100.0  # as sure of the other label as of every image's own
+    monkeypatch.setattr(cleaning, "out_of_fold_bounds", lambda *args, **kwargs: OutOfFold(bounds, np.arange(len(real)) % 5))
 
 
 @pytest.mark.parametrize("action", ["drop", "relabel"])
@@ -61,7 +62,7 @@ def test_relabel_changes_labels_not_images_and_drop_removes_rows(action: str, mo
     other = (int(noisy.data.labels[clean_row]) + 1) % real.num_classes
     suspects = {int(flipped[0]): int(real.labels[flipped[0]]), clean_row: other}  # one true hit, one false alarm
     known_bounds(monkeypatch, noisy.data, suspects)
-    cleaned, record = cleaning.clean(None, noisy, with_evaluate(label_noise=0.2, clean=action), seed=0)
+    cleaned, record = cleaning.clean(noisy, with_evaluate(label_noise=0.2, clean=action), seed=0)
     assert record == {"flagged": 2, "flagged_flipped": 1, "suggested_true": 1}
     if action == "drop":
         kept = np.setdiff1d(np.arange(len(real)), list(suspects))

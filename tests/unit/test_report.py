@@ -23,7 +23,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_params: Params) -> Pa
     preprocess(tiny_params, root / "data", root / "reports" / "data.json")
     train_vae.run(tiny_params, root / "data/train.parquet", root / "data/val.parquet", root / "models/cvae.ckpt", root / "reports/vae")
     generate.run(tiny_params, root / "models/cvae.ckpt", root / "data/train.parquet", root / "syn.parquet", root / "reports/generate.json", show_progress=False, val_path=root / "data/val.parquet")
-    audit.run(tiny_params, root / "models/cvae.ckpt", root / "data/train.parquet", root / "data/val.parquet", root / "audit.parquet", root / "reports/audit.json")
+    audit.run(tiny_params, {name: root / f"data/{name}.parquet" for name in audit.SPLITS}, root / "audit.parquet", root / "reports/audit.json")
     return root
 
 
