@@ -192,6 +192,7 @@ class AuditConfig(Strict):
     steps: Positive = 600  # optimizer steps of each fold's VAE (at most vae.epochs epochs)
     samples: Positive = 16  # importance samples per image and label: more make the ranking less noisy
     outlier_z: Annotated[float, Field(gt=0)] = 3.5  # robust z of -max_y log p(x | y) against the audited images' out-of-fold bounds
+    false_flag_share: Annotated[float, Field(gt=0, lt=1)] = 0.01  # the share of correct labels the label flag may take (expected, calibrated)
     batch_size: Positive = 1024  # images decoded at once (images x samples): bounds memory
     top: Positive = 24  # images of each review queue (label_rank, outlier_rank) shown in the report
 

@@ -47,7 +47,7 @@ def vae_scores(faulty: Faulty, params: Params) -> tuple[dict, dict]:
     start = time.perf_counter()
     data = faulty.data
     bounds = out_of_fold_bounds(data, params, params.seed).bounds
-    audit = assess(bounds, data.labels, log_prior(data.labels, data.num_classes), params.audit.outlier_z)
+    audit = assess(bounds, data.labels, log_prior(data.labels, data.num_classes), params.audit.outlier_z, params.audit.false_flag_share)
     timings = {"audit_s": time.perf_counter() - start}
     rankings = {"rank": -audit.rank, "label_rank": -audit.label_rank, "margin": audit.margin, "outlier_rank": -audit.outlier_rank}
     scores = {"label": audit.margin, "outlier": audit.outlier_score, "flagged_label": audit.label_flag, "flagged_outlier": audit.outlier_flag,

@@ -156,12 +156,12 @@ def render(results: dict, console: Console) -> None:
 
 def render_cells(cells: list[dict]) -> Table:
     table = Table(title="One learning-curve cell, one thread, seed 0", title_justify="left")
-    for column in ("case", "per class", "wall", "CPU", "of it the VAE", "peak memory", "label fidelity"):
+    for column in ("case", "per class", "wall", "CPU", "of it the VAE", "peak memory", "label fidelity", "assessor (once per run)"):
         table.add_column(column, justify="left" if column == "case" else "right")
     for c in cells:
         table.add_row(
             c["case"], str(c["size"]), f"{c['wall_s']:.1f} s", f"{c['cpu_s']:.1f} s", f"{c['vae_s']:.1f} s",
-            f"{c['peak_rss_mib']:,.0f} MiB", f"{c['label_fidelity']:.2f}",
+            f"{c['peak_rss_mib']:,.0f} MiB", f"{c['label_fidelity']:.2f}", f"{c['assessor_s']:.1f} s",
         )
     return table
 

@@ -5,8 +5,8 @@ early stopping), the synthetic samples and classic copies are made from them, an
 classifier adds its extra rows to them. Every arm tries the same number of settings on `val`
 (`evaluate.budget`, see `selection.py`) and keeps its best; `test` is only scored, once per arm,
 after every choice is made. Quality metrics compare samples drawn with real + VAE's chosen
-settings with real pool images outside the cell, in the features of an assessor CNN trained on
-other such images (never the CNN that filtered the samples).
+settings with real pool images outside the cell, in the features of the run's assessor CNN,
+trained once on `val` (`assessor.py`; never the CNN that filtered the samples).
 
 What differs between scenarios (`evaluate.scenario`: which real rows, the arms, the val metric,
 what a cell records beyond the scores) comes from the scenario's module (`scenarios/`), so this
@@ -32,7 +32,7 @@ from pipeline.data.augment import classic_copies
 from pipeline.data.imageset import ImageSet
 from pipeline.data.splits import per_class_subset
 from pipeline.evaluation import scenarios
-from pipeline.evaluation.assessor import fit_assessor
+from pipeline.evaluation.assessor import run_assessor
 from pipeline.evaluation.cleaning import add_label_noise, extra_rows
 from pipeline.evaluation.imbalance import Rare
 from pipeline.evaluation.quality import sample_quality
@@ -44,7 +44,7 @@ from pipeline.models.classify import TrainingRows, fit_classifier
 from pipeline.models.training import single_device
 from pipeline.models.vae import fit_cvae
 
-HOLDOUT_CAP = 1000  # real comparison images for the quality metrics; bounded for speed
+REFERENCE_CAP = 500  # real pool images outside the cell the quality metrics compare with; bounded for speed
 
 
 @dataclass(frozen=True)
@@ -60,15 +60,15 @@ def chosen_rows(pool: ImageSet, size: int, seed: int, cfg: EvaluateConfig) -> tu
     return cell.index, cell.rare
 
 
-def real_subset(splits: Splits, size: int, seed: int, cfg: EvaluateConfig | None = None) -> tuple[ImageSet, ImageSet, ImageSet, scenarios.Draw]:
-    """(the cell's real training images, and two disjoint sets of pool images outside them: one
-    trains the assessor of sample quality, the other is the real reference it compares with;
-    and the scenario's draw: those rows and what it adds, e.g. the rare classes)."""
+def real_subset(splits: Splits, size: int, seed: int, cfg: EvaluateConfig | None = None) -> tuple[ImageSet, ImageSet, scenarios.Draw]:
+    """(the cell's real training images; the real reference of the quality metrics: pool images
+    outside every row the cell's models see, at most `REFERENCE_CAP`; and the scenario's draw:
+    those rows and what it adds, e.g. the rare classes)."""
     cfg = cfg or EvaluateConfig()
     cell = scenarios.get(cfg.scenario).draw(splits.pool, size, seed, cfg)
     rest = np.setdiff1d(np.arange(len(splits.pool)), cell.used)
-    rest = np.random.default_rng(seed).permutation(rest)[:HOLDOUT_CAP]
-    return splits.pool.subset(cell.index), splits.pool.subset(np.sort(rest[0::2])), splits.pool.subset(np.sort(rest[1::2])), cell
+    reference = np.random.default_rng(seed).permutation(rest)[:REFERENCE_CAP]
+    return splits.pool.subset(cell.index), splits.pool.subset(np.sort(reference)), cell
 
 
 def cell_val(val: ImageSet, size: int, seed: int, cfg: EvaluateConfig) -> ImageSet:
@@ -84,7 +84,8 @@ def run_cell(splits: Splits, size: int, seed: int, params: Params) -> dict:
     params = params.model_copy(update={"trainer": single_device(params.trainer)})
     ev = params.evaluate
     scenario = scenarios.get(ev.scenario)
-    real, assessor_rows, reference, cell = real_subset(splits, size, seed, ev)
+    real, reference, cell = real_subset(splits, size, seed, ev)
+    assessor = run_assessor(splits.val, ev, params.trainer, params.seed)  # the whole val split, before a cell_val cut
     splits = Splits(splits.pool, cell_val(splits.val, size, seed, ev), splits.test)
     noisy = add_label_noise(real, ev.label_noise, seed, size)  # before anything trains on the labels
     real = noisy.data
@@ -100,11 +101,10 @@ def run_cell(splits: Splits, size: int, seed: int, params: Params) -> dict:
     large = large_images(*real.image_shape[1:])
     plans = {arm: plan(arm, params, budget, seed, i, large) for i, arm in enumerate(arms)}
     tuned = tune(plans, source, splits.val, params, seed, scenario.metric)
-    # Sample quality is judged by a CNN that never filtered the samples: trained on other pool
+    # Sample quality is judged by a CNN that never filtered the samples, nor trained on the cell's
     # images, so label fidelity is not 1.00 by construction. Drawn at a fixed amount
     # (generate.per_class), then matched per class to the reference (`quality.sample_quality`):
     # recall and coverage depend on how many samples there are.
-    assessor = fit_assessor(assessor_rows, params.evaluate, params.trainer, seed)
     fixed_amount = {"ratio": None} if gen.per_class else {}
     measured = samples({**tuned[scenario.quality_arm].selection.chosen, **fixed_amount})
     record = {

@@ -3,8 +3,8 @@
 Noise: a seeded share of the cell's real labels is flipped to another class before anything
 trains, so the VAE, the judge and every arm see the noisy labels, as a user's own data would be.
 Cleaning: the cell's real images are audited by the audit stage's own rules (`pipeline.audit`:
-cross-fitted VAEs, each judging the images it did not train on, and confident learning's flags on
-the calibrated posterior), and the `real_cleaned` arm trains on them with the flagged label
+cross-fitted VAEs, each judging the images it did not train on, and label flags on the calibrated
+posterior at `audit.false_flag_share`), and the `real_cleaned` arm trains on them with the flagged label
 suspects dropped or relabelled to the suggested label. Only the cell's real images and its VAE
 are read: never `test`, never a true label (those only count the flags' hits afterwards).
 """
@@ -48,7 +48,7 @@ def clean(noisy: Noisy, params: Params, seed: int) -> tuple[ImageSet, dict]:
     real images dropped or relabelled (`evaluate.clean`)."""
     real = noisy.data
     bounds = out_of_fold_bounds(real, params, seed).bounds
-    audit = assess(bounds, real.labels, log_prior(real.labels, real.num_classes), params.audit.outlier_z)
+    audit = assess(bounds, real.labels, log_prior(real.labels, real.num_classes), params.audit.outlier_z, params.audit.false_flag_share)
     flag = audit.label_flag
     if params.evaluate.clean == "drop":
         if flag.all():

@@ -27,7 +27,7 @@ def flags_sentence(summary: dict, action: str, folds: int) -> str:
     """'Per cell the audit flagged 1.6 of 100 images ...; 75% of them had truly been flipped ...'."""
     done = {"drop": "dropped", "relabel": "relabelled to the suggested label"}[action]
     text = (f"Per cell the audit flagged {summary['flagged_mean']:.1f} of {summary['images_mean']:.0f} real training images "
-            f"(each judged by one of {folds} VAEs that did not train on it; confident learning's flags), which were {done}")
+            f"(each judged by one of {folds} VAEs that did not train on it; the audit's flags), which were {done}")
     if summary.get("flipped_mean"):
         text += (f"; {summary['precision'] * 100:.0f}% of the flagged images had truly been flipped"
                  f" (precision), and the flags found {summary['recall'] * 100:.0f}% of the {summary['flipped_mean']:.1f} flips per cell (recall)")

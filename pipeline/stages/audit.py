@@ -2,7 +2,7 @@
 
 Each image is judged by a VAE that never trained on it (`audit.folds` folds; `test` stays unseen
 by every model, this one's too): the importance-weighted bound of log p(x | y) under every label,
-a calibrated posterior, confident learning's label flags, an outlier score against the other
+a calibrated posterior, label flags at a chosen false-flag rate, an outlier score against the other
 images' out-of-fold bounds, and three review queues: `label_rank`, `outlier_rank`, and `rank`
 (both in one). Written to one Parquet file (the contract plus the audit columns) and a small
 metrics file with the counts, the thresholds and the share of flags to expect on clean labels.
@@ -48,15 +48,15 @@ def run(params: Params, paths: dict[str, Path], out_path: Path, metrics_path: Pa
     with Progress(disable=not show_progress, transient=True) as progress:
         task = progress.add_task("audit: fold VAEs", total=params.audit.folds)
         folds = out_of_fold_bounds(audited, params, params.seed, lambda k, n: progress.update(task, completed=k, description=f"audit: fold {k + 1}/{n}"))
-    audit = assess(folds.bounds, audited.labels, log_prior(audited.labels, audited.num_classes), params.audit.outlier_z)
+    audit = assess(folds.bounds, audited.labels, log_prior(audited.labels, audited.num_classes), params.audit.outlier_z, params.audit.false_flag_share)
     write_audit(out_path, audited, split, audit, folds.fold)
-    metrics = summarize(audit, split, audited.class_names, params)
+    metrics = summarize(audit, split, params)
     if metrics_path is not None:
         write_json(metrics_path, metrics)
     return metrics
 
 
-def summarize(audit: Audit, split: np.ndarray, class_names: tuple[str, ...], params: Params) -> dict:
+def summarize(audit: Audit, split: np.ndarray, params: Params) -> dict:
     """Counts per split and the thresholds used, rounded so the file reads well in `dvc metrics show`."""
     names = [name for name in SPLITS if (split == name).any()]
 
@@ -76,7 +76,8 @@ def summarize(audit: Audit, split: np.ndarray, class_names: tuple[str, ...], par
         "expected_clean_flag_share": round(audit.expected_clean_flag_rate, 4),
         "thresholds": {
             "temperature": round(audit.temperature, 4),
-            "confident_learning": {name: round(float(t), 4) for name, t in zip(class_names, audit.thresholds)},
+            # a label is flagged when its calibrated probability is at most this (audit.false_flag_share)
+            "label_prob": round(audit.label_threshold, 6) if np.isfinite(audit.label_threshold) else None,
             "outlier_z": params.audit.outlier_z,
             "outlier_best_bound": round(audit.outlier_bound, 4),
         },

@@ -4,10 +4,10 @@ For each VAE setting (params.yaml's `vae`, changed by `--vae key=value,...`) and
 learning curve's VAE on a cell's real images (`--size` per class of the pool, `val` for the
 epoch), draws samples with each strategy, and measures them as the learning curve does: label
 fidelity, diversity ratio, recall, coverage, precision and memorisation, and the standard suite
-(detection AUROC, α-precision, β-recall, authenticity, identifiability), in the features of an
-assessor CNN trained on other pool images, against real pool images no model saw; `real fid.` is
-the assessor's accuracy on those real images, the fidelity real letters would score. `test` is not
-read.
+(detection AUROC, α-precision, β-recall, authenticity, identifiability), in the features of the
+learning curve's assessor CNN (trained on val), against real pool images no model saw; `real fid.`
+is the assessor's accuracy on those real images, the fidelity real letters would score. `test` is
+not read.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from rich.table import Table
 from pipeline.config import Params, load_params, parse_params
 from pipeline.data.parquet import read_imageset
 from pipeline.errors import PipelineError, cli_guard
-from pipeline.evaluation.assessor import fit_assessor
+from pipeline.evaluation.assessor import run_assessor
 from pipeline.evaluation.cell import Splits, real_subset
 from pipeline.evaluation.quality import sample_quality
 from pipeline.models.sampling import draw
@@ -61,9 +61,9 @@ def variant(params: Params, spec: str) -> Variant:
 def measure(splits: Splits, variant: Variant, size: int, seed: int, strategies: list[str], temperature: float) -> dict[str, dict]:
     """{strategy: quality} of one VAE trained on one cell's real images."""
     params = variant.params.model_copy(update={"trainer": single_device(variant.params.trainer)})
-    real, assessor_rows, reference, _ = real_subset(splits, size, seed, params.evaluate)
+    real, reference, _ = real_subset(splits, size, seed, params.evaluate)
+    assessor = run_assessor(splits.val, params.evaluate, params.trainer, params.seed)  # the learning curve's judge
     module, _ = fit_cvae(real, splits.val, params.vae, params.trainer, seed, progress_bar=False)
-    assessor = fit_assessor(assessor_rows, params.evaluate, params.trainer, seed)
     per_class = int(np.bincount(reference.labels).max())  # sample_quality matches counts per class
     out = {}
     for strategy in strategies:

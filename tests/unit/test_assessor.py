@@ -23,3 +23,26 @@ def test_the_assessor_names_unseen_real_digits_and_says_how_well(digits_dir: Pat
     quality = sample_quality(reference, train, reference, assessor, seed=0, per_class=False)
     assert quality[JUDGE_KEY] > 0.8  # 120 steps on ~50 digits per class; chance is 0.1
     assert quality["label_fidelity"] == quality[JUDGE_KEY]
+
+
+def test_the_run_assessor_trains_once_on_val_and_serves_every_cell(digits_dir: Path, tiny_params: Params, one_thread, monkeypatch) -> None:
+    """One judge per run: fitted on the first call (on val, never a cell's images), reused by the
+    cells after it; other val images are another run's judge."""
+    from pipeline.evaluation import assessor as assessor_module
+
+    val = read_imageset(digits_dir / "val.parquet")
+    cfg = tiny_params.evaluate.model_copy(update={"steps": 5, "classic_copies": 1})
+    fitted: list[int] = []
+    fit = assessor_module.fit_assessor
+
+    def spy(images, *args, **kwargs):
+        fitted.append(len(images))
+        return fit(images, *args, **kwargs)
+
+    monkeypatch.setattr(assessor_module, "fit_assessor", spy)
+    monkeypatch.setattr(assessor_module, "_RUN_ASSESSORS", {})
+    first = assessor_module.run_assessor(val, cfg, tiny_params.trainer, seed=0)
+    assert assessor_module.run_assessor(val, cfg, tiny_params.trainer, seed=0) is first
+    assert fitted == [len(val)]
+    other = assessor_module.run_assessor(val.subset(np.arange(len(val) // 2)), cfg, tiny_params.trainer, seed=0)
+    assert other is not first and fitted == [len(val), len(val) // 2]

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from pipeline.audit.detection import detection, precision_at_k, recall_at_k
 from pipeline.audit.faults import FOREIGN_KINDS, glyph, inject
 from pipeline.audit.crossfit import assign_folds, fold_vae, out_of_fold_bounds
-from pipeline.audit.ranking import assess, confident_learning, fit_temperature, interleave, log_posterior, log_prior, robust_z
+from pipeline.audit.ranking import assess, clean_flag_threshold, fit_temperature, interleave, log_posterior, log_prior, robust_z
 from pipeline.audit.scores import _bound, label_bounds
 from pipeline.audit.table import AUDIT_FIELDS, QUEUES, read_suspects
 from pipeline.config import Params
@@ -57,10 +57,10 @@ def test_margins_outlier_scores_flags_and_ranks_on_known_bounds() -> None:
     # six images, two classes; image 4 is explained far better by the other label, image 5 by none
     bounds = np.array([[-10, -20], [-11, -21], [-20, -10], [-21, -11], [-30, -12], [-90, -91]], float)
     labels = np.array([0, 0, 1, 1, 0, 1])
-    audit = assess(bounds, labels, log_prior(labels, 2))
+    audit = assess(bounds, labels, log_prior(labels, 2), false_flag_share=0.2)  # of six images: 1% would be no flag at all
     assert audit.suspect_label.tolist() == [1, 1, 0, 0, 1, 0]
     assert (audit.margin[:4] < 0).all() and (audit.margin[4:] > 0).all()
-    assert audit.label_flag.tolist() == [False, False, False, False, True, True]
+    assert audit.label_flag.tolist() == [False] * 4 + [True, False]  # image 5's labels differ by a nat: no label is wrong there
     assert audit.outlier_flag.tolist() == [False] * 5 + [True]
     for rank in (audit.rank, audit.label_rank, audit.outlier_rank):
         assert sorted(rank.tolist()) == [1, 2, 3, 4, 5, 6]
@@ -80,14 +80,20 @@ def test_the_temperature_recovers_how_overconfident_the_bounds_are() -> None:
     assert fit_temperature(np.zeros((3, 1)), np.zeros(3, np.int64), np.zeros(1)) == 1.0  # one class: nothing to fit
 
 
-def test_confident_learning_thresholds_are_each_class_own_confidence() -> None:
-    prob = np.array([[0.9, 0.1], [0.7, 0.3], [0.2, 0.8], [0.4, 0.6], [0.15, 0.85], [0.75, 0.25]])
-    labels = np.array([0, 0, 1, 1, 0, 1])
-    cl = confident_learning(prob, labels)
-    np.testing.assert_allclose(cl.thresholds, [(0.9 + 0.7 + 0.15) / 3, (0.8 + 0.6 + 0.25) / 3])
-    # row 4 (labelled 0) reaches class 1's threshold 0.55, row 5 (labelled 1) class 0's 0.58; row 3 (0.6 >= 0.55) is right
-    assert cl.flags(labels).tolist() == [False, False, False, False, True, True]
-    assert not confident_learning(prob, np.zeros(6, np.int64)).confident[[2, 3, 4]].any()  # a class no image is labelled with: no threshold
+def test_the_label_threshold_flags_the_chosen_share_of_clean_labels() -> None:
+    """Labels drawn from the posterior itself (clean labels, a calibrated model): the rule flags
+    about `false_flag_share` of them, and its expected share says so."""
+    prob = np.array([[0.9, 0.1], [0.7, 0.3], [0.2, 0.8], [0.4, 0.6]])
+    # flagged shares at each candidate t: 0.1/4, (0.1+0.2)/4, (0.1+0.2+0.3)/4, ...
+    assert clean_flag_threshold(prob, 0.08) == pytest.approx((0.2, 0.075))
+    assert clean_flag_threshold(prob, 0.01) == (-np.inf, 0.0)  # even the least likely label would flag too many
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, (20000, 5))
+    labels = np.array([rng.choice(5, p=row) for row in np.exp(log_posterior(logits, np.zeros(5), 1.0))])
+    for share in (0.01, 0.05):
+        audit = assess(logits, labels, np.zeros(5), false_flag_share=share)
+        assert audit.temperature == pytest.approx(1, rel=0.05)
+        assert audit.label_flag.mean() == pytest.approx(share, abs=0.004) and audit.expected_clean_flag_rate <= share
 
 
 def odd_set(n_odd: int, n_errors: int = 1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +164,7 @@ def test_the_stage_writes_the_contract_plus_audit_columns_ranked(quick: Params, 
     assert metrics["queue_head"]["pool"] == sum(f for f, s in zip(either, table["split"]) if s == "pool")
     written = json.loads((tmp_path / "audit.json").read_text())
     assert written["thresholds"]["outlier_z"] == 3.5 and written["folds"] == 2
-    assert 0 <= written["expected_clean_flag_share"] <= 1 and len(written["thresholds"]["confident_learning"]) == 10
+    assert 0 <= written["expected_clean_flag_share"] <= quick.audit.false_flag_share and "label_prob" in written["thresholds"]
     first = path.read_bytes(), (tmp_path / "audit.json").read_bytes()
     run_stage(quick, digits_dir, tmp_path)
     assert (path.read_bytes(), (tmp_path / "audit.json").read_bytes()) == first  # byte-identical rerun

@@ -85,6 +85,7 @@ def test_json_has_every_section_and_the_headline_keys(report: dict) -> None:
     assert [(c["case"], c["size"]) for c in cells] == [("digits 8x8", 5), ("hard letters 28x28", 5)]
     for c in cells:
         assert 0 < c["vae_s"] < c["wall_s"] and c["cpu_s"] > 0
+        assert c["assessor_s"] > 0  # fitted once before the cell, not inside its wall time
         assert 0 <= c["label_fidelity"] <= 1
     assert {"flips", "outliers"} <= set(runs[1]["vae"])
     for run in runs[1::2]:

@@ -63,6 +63,22 @@ def test_no_test_image_reaches_training_or_selection(tiny_params: Params, monkey
     assert set(cell["scores"]) == set(ARMS)
 
 
+def test_the_quality_judge_never_trains_on_an_image_a_generator_saw(tiny_params: Params, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The assessor trains on val (the run's, once), the VAE on the cell's pool rows: disjoint."""
+    from pipeline.evaluation import assessor
+
+    splits = Splits(pool=noise_set(10, 0), val=noise_set(4, 1), test=noise_set(4, 2))
+    judged, trained = [], []
+    real_fit_assessor, real_fit_cvae = assessor.fit_assessor, protocol.fit_cvae
+    monkeypatch.setattr(assessor, "_RUN_ASSESSORS", {})
+    monkeypatch.setattr(assessor, "fit_assessor", lambda images, *a, **k: judged.append(rows(images)) or real_fit_assessor(images, *a, **k))
+    monkeypatch.setattr(protocol, "fit_cvae", lambda train, *a, **k: trained.append(rows(train)) or real_fit_cvae(train, *a, **k))
+    for size in (2, 3):
+        protocol.run_cell(splits, size=size, seed=0, params=tiny_params)
+    assert judged == [rows(splits.val)]  # once for both cells
+    assert len(trained) == 2 and not any(vae & judged[0] for vae in trained)
+
+
 def test_every_arm_tries_the_same_number_of_settings_on_val(tiny_params: Params) -> None:
     splits = Splits(pool=noise_set(10, 0), val=noise_set(4, 1), test=noise_set(4, 2))
     cell = protocol.run_cell(splits, size=3, seed=0, params=tiny_params)

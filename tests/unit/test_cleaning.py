@@ -62,7 +62,9 @@ def test_relabel_changes_labels_not_images_and_drop_removes_rows(action: str, mo
     other = (int(noisy.data.labels[clean_row]) + 1) % real.num_classes
     suspects = {int(flipped[0]): int(real.labels[flipped[0]]), clean_row: other}  # one true hit, one false alarm
     known_bounds(monkeypatch, noisy.data, suspects)
-    cleaned, record = cleaning.clean(noisy, with_evaluate(label_noise=0.2, clean=action), seed=0)
+    params = with_evaluate(label_noise=0.2, clean=action)
+    params = params.model_copy(update={"audit": params.audit.model_copy(update={"false_flag_share": 0.2})})  # 15 images: 1% flags none
+    cleaned, record = cleaning.clean(noisy, params, seed=0)
     assert record == {"flagged": 2, "flagged_flipped": 1, "suggested_true": 1}
     if action == "drop":
         kept = np.setdiff1d(np.arange(len(real)), list(suspects))
