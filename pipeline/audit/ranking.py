@@ -21,8 +21,8 @@ below reads out-of-sample scores only.
   them cannot drag: the median, and 1.4826 times the median distance above it (the upper half of
   a double MAD: genuine images trail a longer tail of poorly explained ones than of well explained
   ones, and the symmetric MAD flagged 4.4% of 500 clean 28x28 letters). Flagged above
-  `audit.outlier_z` (3.5: Iglewicz and Hoaglin's cut-off for the modified z-score). The best label rather than the mixture log p(x): a
-  foreign shape explained half-well by several classes is no more typical for it.
+  `audit.outlier_z` (3.5: Iglewicz and Hoaglin's cut-off for the modified z-score). The best
+  label rather than the mixture log p(x): a foreign shape explained half-well by several classes is no more typical for it.
 * label_rank orders images by margin and outlier_rank by outlier score (1 = most suspect, ties in
   file order): each queue answers one question, "which labels are wrong?" and "which images are
   no good under any label?", and neither kind can crowd out the other there.
@@ -88,13 +88,6 @@ def upper_scale(reference: np.ndarray) -> tuple[float, float]:
     return median, scale if scale > 0 else 1.0
 
 
-def upper_z(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """A robust z for the upper tail: (values - median) over the upper half's spread, where a
-    long upper tail would make the symmetric MAD call its ordinary members extreme."""
-    median, scale = upper_scale(reference)
-    return (values - median) / scale
-
-
 def log_posterior(bounds: np.ndarray, log_prior: np.ndarray, temperature: float) -> np.ndarray:
     """(N, K) normalised log p(y | x) ∝ log p(y) + log p(x | y) / T."""
     return log_softmax(bounds / temperature + log_prior, axis=1)
@@ -138,10 +131,10 @@ def assess(
     suspect = others.argmax(1) if bounds.shape[1] > 1 else labels.copy()
     margin = posterior[rows, suspect] - posterior[rows, labels]
     best = bounds.max(1)
-    outlier = upper_z(-best, -best)
+    median, scale = upper_scale(-best)
+    outlier = (-best - median) / scale
     label_flag, outlier_flag = prob[rows, labels] <= threshold, outlier > outlier_z
     larger_z = np.maximum(robust_z(margin, margin), outlier)
-    median, scale = upper_scale(-best)
     return Audit(
         bound=bounds[rows, labels], suspect_label=suspect.astype(np.int64), suspect_bound=bounds[rows, suspect],
         label_prob=prob[rows, labels], margin=margin, outlier_score=outlier, label_rank=queue_rank(margin), outlier_rank=queue_rank(outlier),
